@@ -1,0 +1,61 @@
+// The audit event of SPEC §7 and the port the rest of the service writes through.
+import type { Page, PageRequest } from '../paging';
+import type { TenantScope } from '../residency/tenantDirectory';
+
+export type ActorType = 'user' | 'app' | 'system' | 'operator';
+
+export interface Actor {
+  type: ActorType;
+  id: string;
+  upn?: string;
+}
+
+export interface AuditEventInput {
+  /**
+   * A deterministic id makes the append idempotent: appending an id already in the log returns the stored
+   * event instead of writing a second one (retries and redeliveries rely on this). Omitted: a random id.
+   */
+  id?: string;
+  action: string;
+  actor: Actor;
+  target: { type: string; id: string };
+  outcome: 'success' | 'failure' | 'denied';
+  correlationId: string;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  id: string;
+  /** Position in the tenant's chain, from 1. */
+  sequence: number;
+  time: string;
+  tenantId: string;
+  actor: Actor;
+  action: string;
+  target: { type: string; id: string };
+  outcome: AuditEventInput['outcome'];
+  correlationId: string;
+  details: Record<string, unknown>;
+  previousHash: string;
+  hash: string;
+}
+
+export interface AuditFilter {
+  from?: Date;
+  to?: Date;
+  /** Actor id (object id) or UPN. */
+  actor?: string;
+  action?: string;
+}
+
+export interface AuditVerification {
+  valid: boolean;
+  checked: number;
+  firstBrokenEventId?: string;
+}
+
+export interface AuditLog {
+  append(tenant: TenantScope, event: AuditEventInput): Promise<AuditEvent>;
+  list(tenant: TenantScope, filter: AuditFilter, page: PageRequest): Promise<Page<AuditEvent>>;
+  verify(tenant: TenantScope): Promise<AuditVerification>;
+}

@@ -1,0 +1,15 @@
+// Who is calling: the claims of a verified Entra ID token that the service uses (SPEC §2).
+
+export const ROLES = ['Privacy.Admin', 'Privacy.Reader', 'Security.Admin', 'Operator', 'Operator.Approver'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  tenantId: string;
+  objectId: string;
+  roles: ReadonlySet<string>;
+  upn?: string;
+  amr: readonly string[];
+}
+
+export const hasAnyRole = (principal: Principal, roles: readonly Role[]): boolean =>
+  roles.some((role) => principal.roles.has(role));

@@ -1,0 +1,98 @@
+// Service configuration: every setting is decoded once, at start-up, by one zod schema. A missing or
+// malformed setting stops start-up with a message naming it.
+import { z } from 'zod';
+
+import { GEOGRAPHIES, type Geography } from './residency/geography';
+
+/** Where one storage account is: a connection string, or (in Azure) an account name used with managed identity. */
+export type StorageAccountSetting =
+  | { kind: 'connectionString'; connectionString: string }
+  | { kind: 'identity'; accountName: string; endpointSuffix: string };
+
+export interface ServiceConfig {
+  storage: { global: StorageAccountSetting; geographies: Partial<Record<Geography, StorageAccountSetting>> };
+  auth: {
+    audience: string;
+    issuerTemplate: string;
+    jwks: { kind: 'uri'; uri: string } | { kind: 'file'; path: string };
+    clockSkewSeconds: number;
+  };
+}
+
+/** The app setting prefix of each storage account; `STORAGE_EU` or `STORAGE_EU__accountName`. */
+export const storageSettingName = (account: Geography | 'GLOBAL'): string => `STORAGE_${account}`;
+
+const nonEmpty = z.string().trim().min(1);
+
+const storageAccountSetting = (env: NodeJS.ProcessEnv, name: string): StorageAccountSetting | undefined => {
+  const connectionString = env[name]?.trim();
+  if (connectionString) return { kind: 'connectionString', connectionString };
+  const accountName = env[`${name}__accountName`]?.trim();
+  if (accountName) {
+    return {
+      kind: 'identity',
+      accountName,
+      endpointSuffix: env[`${name}__endpointSuffix`]?.trim() || 'core.windows.net',
+    };
+  }
+  return undefined;
+};
+
+const envSchema = z.object({
+  AUTH_AUDIENCE: nonEmpty,
+  AUTH_ISSUER_TEMPLATE: nonEmpty.refine((v) => v.includes('{tenantid}'), {
+    message: 'must contain the placeholder {tenantid}',
+  }),
+  AUTH_JWKS_URI: z.url().optional(),
+  AUTH_JWKS_FILE: nonEmpty.optional(),
+  AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(300),
+});
+
+export class ConfigurationError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/** Decodes the process environment; throws ConfigurationError listing every problem at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const problems: string[] = [];
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const setting = issue.path.join('.');
+      problems.push(
+        `${setting}: ${env[setting] === undefined || env[setting] === '' ? 'is required' : issue.message}`,
+      );
+    }
+  }
+  const global = storageAccountSetting(env, storageSettingName('GLOBAL'));
+  if (!global) problems.push(`${storageSettingName('GLOBAL')}: is required (connection string, or __accountName)`);
+
+  const geographies: Partial<Record<Geography, StorageAccountSetting>> = {};
+  for (const geography of GEOGRAPHIES) {
+    const setting = storageAccountSetting(env, storageSettingName(geography));
+    if (setting) geographies[geography] = setting;
+  }
+  if (Object.keys(geographies).length === 0) {
+    problems.push(
+      `STORAGE_<GEOGRAPHY>: at least one geography needs a storage account (${GEOGRAPHIES.map(storageSettingName).join(', ')})`,
+    );
+  }
+  if (parsed.success && !parsed.data.AUTH_JWKS_URI && !parsed.data.AUTH_JWKS_FILE) {
+    problems.push('AUTH_JWKS_URI or AUTH_JWKS_FILE: one is required');
+  }
+  if (problems.length > 0 || !parsed.success || !global) throw new ConfigurationError(problems);
+
+  const e = parsed.data;
+  return {
+    storage: { global, geographies },
+    auth: {
+      audience: e.AUTH_AUDIENCE,
+      issuerTemplate: e.AUTH_ISSUER_TEMPLATE,
+      jwks: e.AUTH_JWKS_URI ? { kind: 'uri', uri: e.AUTH_JWKS_URI } : { kind: 'file', path: e.AUTH_JWKS_FILE! },
+      clockSkewSeconds: e.AUTH_CLOCK_SKEW_SECONDS,
+    },
+  };
+}

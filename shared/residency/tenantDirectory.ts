@@ -1,0 +1,158 @@
+// The tenant directory in the global account: which tenants exist and which geography holds each one's
+// data. Every access to tenant data goes through resolve(), which yields the tenant's storage scope.
+import { RestError, type TableClient } from '@azure/data-tables';
+
+import type { Clock } from '../clock';
+import { DomainError } from '../errors';
+import type { StorageAccount } from '../storage/storageAccount';
+import type { StorageAccounts } from '../storage/storageAccounts';
+import { GLOBAL_TABLES } from '../storage/names';
+import { bestGeography, GEOGRAPHIES, type Geography, regionOf } from './geography';
+
+export type TenantStatus = 'active' | 'subscriptionEnded' | 'purged';
+
+export interface TenantEntry {
+  tenantId: string;
+  countryCode: string;
+  displayName: string;
+  geography: Geography;
+  status: TenantStatus;
+  provisionedAt: string;
+  /** Set while the tenant's data moves to another geography; writes are refused meanwhile (423). */
+  migration?: { targetGeography: Geography; startedAt: string };
+}
+
+/** The storage a tenant's data may live in. Repositories take one, so no tenant data is reached without it. */
+export interface TenantScope {
+  readonly tenantId: string;
+  readonly geography: Geography;
+  readonly account: StorageAccount;
+  readonly entry: TenantEntry;
+}
+
+const DIRECTORY_ROW = 'directory';
+
+interface DirectoryEntity {
+  partitionKey: string;
+  rowKey: string;
+  countryCode: string;
+  displayName: string;
+  geography: string;
+  status: string;
+  provisionedAt: string;
+  migration?: string;
+}
+
+export class TenantDirectory {
+  constructor(
+    private readonly storage: StorageAccounts,
+    private readonly clock: Clock,
+  ) {}
+
+  private table(): Promise<TableClient> {
+    return this.storage.global.table(GLOBAL_TABLES.tenants);
+  }
+
+  async get(tenantId: string): Promise<TenantEntry | undefined> {
+    const table = await this.table();
+    try {
+      const entity = await table.getEntity<DirectoryEntity>(tenantId.toLowerCase(), DIRECTORY_ROW);
+      return fromEntity(entity);
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** The tenant's storage scope; 404 TenantNotFound for a tenant that was never provisioned. */
+  async resolve(tenantId: string): Promise<TenantScope> {
+    const entry = await this.get(tenantId);
+    if (!entry || entry.status === 'purged') {
+      throw new DomainError('TenantNotFound', `Tenant ${tenantId} does not exist.`);
+    }
+    return this.scopeOf(entry);
+  }
+
+  scopeOf(entry: TenantEntry): TenantScope {
+    return {
+      tenantId: entry.tenantId,
+      geography: entry.geography,
+      account: this.storage.geography(entry.geography),
+      entry,
+    };
+  }
+
+  /**
+   * Enters a tenant in the directory with the geography that best fits its country. Idempotent: a tenant
+   * provisioned again keeps its geography (it never changes by itself); only the display name follows.
+   */
+  async provision(input: {
+    tenantId: string;
+    countryCode: string;
+    displayName: string;
+  }): Promise<{ entry: TenantEntry; created: boolean }> {
+    const tenantId = input.tenantId.toLowerCase();
+    const countryCode = input.countryCode.toUpperCase();
+    if (!regionOf(countryCode)) {
+      throw new DomainError('NotEligible', `Country ${countryCode} is not served by any geography.`);
+    }
+    const geography = bestGeography(countryCode, this.storage.openGeographies());
+    if (!geography) {
+      throw new DomainError('NotEligible', `No geography serving country ${countryCode} is open.`);
+    }
+    const entry: TenantEntry = {
+      tenantId,
+      countryCode,
+      displayName: input.displayName,
+      geography,
+      status: 'active',
+      provisionedAt: this.clock().toISOString(),
+    };
+    const table = await this.table();
+    try {
+      await table.createEntity(toEntity(entry));
+      return { entry, created: true };
+    } catch (error) {
+      if (!(error instanceof RestError && error.statusCode === 409)) throw error;
+    }
+    const existing = await this.get(tenantId);
+    if (!existing) throw new DomainError('Conflict', `Tenant ${tenantId} changed while it was provisioned.`);
+    if (existing.displayName !== input.displayName) {
+      await table.updateEntity(
+        { partitionKey: tenantId, rowKey: DIRECTORY_ROW, displayName: input.displayName },
+        'Merge',
+      );
+      existing.displayName = input.displayName;
+    }
+    return { entry: existing, created: false };
+  }
+}
+
+function toEntity(entry: TenantEntry): DirectoryEntity {
+  return {
+    partitionKey: entry.tenantId,
+    rowKey: DIRECTORY_ROW,
+    countryCode: entry.countryCode,
+    displayName: entry.displayName,
+    geography: entry.geography,
+    status: entry.status,
+    provisionedAt: entry.provisionedAt,
+    ...(entry.migration ? { migration: JSON.stringify(entry.migration) } : {}),
+  };
+}
+
+function fromEntity(entity: DirectoryEntity): TenantEntry {
+  const geography = entity.geography as Geography;
+  if (!GEOGRAPHIES.includes(geography)) {
+    throw new DomainError('Internal', `Tenant ${entity.partitionKey} has an unknown geography.`);
+  }
+  return {
+    tenantId: entity.partitionKey,
+    countryCode: entity.countryCode,
+    displayName: entity.displayName,
+    geography,
+    status: entity.status as TenantStatus,
+    provisionedAt: entity.provisionedAt,
+    ...(entity.migration ? { migration: JSON.parse(entity.migration) as TenantEntry['migration'] } : {}),
+  };
+}

@@ -1,0 +1,27 @@
+// Every table, queue and container name of the service, defined once.
+
+/** Tables in the global account. */
+export const GLOBAL_TABLES = { tenants: 'tenants' } as const;
+
+/** Tables in each geography's account; every partition key starts with the tenant id. */
+export const TABLES = {
+  requests: 'requests',
+  audit: 'audit',
+  idempotency: 'idempotency',
+} as const;
+
+/** Queues live in the global account; their messages name a tenant, never personal data, except events. */
+export const QUEUES = {
+  personalDataEvents: 'personal-data-events',
+  personalDataEventsPoison: 'personal-data-events-poison',
+  dsrWork: 'dsr-work',
+  dsrWorkPoison: 'dsr-work-poison',
+} as const;
+
+/** Blob containers in each geography's account. */
+export const CONTAINERS = { exportPackages: 'export-packages' } as const;
+
+export const poisonQueueOf = (queue: string): string => `${queue}-poison`;
+
+/** The app setting that names the account holding the queues (what queue triggers bind to). */
+export const QUEUE_CONNECTION = 'STORAGE_GLOBAL';

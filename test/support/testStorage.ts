@@ -1,0 +1,53 @@
+// Storage for integration tests: the Azurite that globalSetup started, and tenant scopes on it.
+import { randomUUID } from 'node:crypto';
+
+import { loadConfig, type ServiceConfig } from '../../shared/config';
+import type { Geography } from '../../shared/residency/geography';
+import type { TenantScope } from '../../shared/residency/tenantDirectory';
+import type { StorageClientOptions } from '../../shared/storage/storageAccount';
+import { StorageAccounts } from '../../shared/storage/storageAccounts';
+
+/** Service configuration on the test Azurite; auth settings are placeholders unless given. */
+export function testConfig(overrides: Record<string, string> = {}): ServiceConfig {
+  return loadConfig({
+    AUTH_AUDIENCE: 'api://privacy-data-service',
+    AUTH_ISSUER_TEMPLATE: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+    AUTH_JWKS_URI: 'https://login.microsoftonline.com/common/discovery/v2.0/keys',
+    ...pickStorageSettings(process.env),
+    ...overrides,
+  });
+}
+
+function pickStorageSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (name.startsWith('STORAGE_') && value) settings[name] = value;
+  }
+  if (!settings.STORAGE_GLOBAL) throw new Error('The test Azurite is not running (see test/support/globalSetup.ts).');
+  return settings;
+}
+
+export function testStorage(options?: StorageClientOptions): StorageAccounts {
+  return new StorageAccounts(testConfig().storage, options);
+}
+
+/** A scope for a fresh tenant in a geography, without a directory entry (for repository tests). */
+export function testTenantScope(
+  storage: StorageAccounts = testStorage(),
+  geography: Geography = 'EU',
+  tenantId: string = randomUUID(),
+): TenantScope {
+  return {
+    tenantId,
+    geography,
+    account: storage.geography(geography),
+    entry: {
+      tenantId,
+      countryCode: 'DE',
+      displayName: 'Test tenant',
+      geography,
+      status: 'active',
+      provisionedAt: new Date().toISOString(),
+    },
+  };
+}
