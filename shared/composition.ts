@@ -6,6 +6,7 @@ import { createTokenVerifier, type TokenVerifier } from './auth/tokenVerifier';
 import { type Clock, systemClock } from './clock';
 import type { ServiceConfig } from './config';
 import { PoisonQueue } from './hosting/queueFailures';
+import { PersonalDataEventProcessor } from './records/personalDataEventProcessor';
 import { TenantDirectory } from './residency/tenantDirectory';
 import { IdempotencyStore } from './requests/idempotencyStore';
 import { RequestRepository } from './requests/requestRepository';
@@ -24,6 +25,7 @@ export interface Services {
   poison: PoisonQueue;
   workQueue: WorkQueue;
   requests: DataSubjectRequestService;
+  events: PersonalDataEventProcessor;
 }
 
 export interface ServiceOptions {
@@ -44,6 +46,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     workQueue,
     clock,
   );
+  const poison = new PoisonQueue(storage.global, clock);
   return {
     config,
     clock,
@@ -51,8 +54,9 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     directory,
     verifyToken: createTokenVerifier(config.auth),
     audit,
-    poison: new PoisonQueue(storage.global, clock),
+    poison,
     workQueue,
     requests,
+    events: new PersonalDataEventProcessor(directory, audit, poison),
   };
 }

@@ -68,7 +68,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     }
   }
   const global = storageAccountSetting(env, storageSettingName('GLOBAL'));
-  if (!global) problems.push(`${storageSettingName('GLOBAL')}: is required (connection string, or __accountName)`);
+  if (!global)
+    problems.push(`${storageSettingName('GLOBAL')}: is required (connection string, or __accountName)`);
 
   const geographies: Partial<Record<Geography, StorageAccountSetting>> = {};
   for (const geography of GEOGRAPHIES) {
@@ -91,7 +92,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     auth: {
       audience: e.AUTH_AUDIENCE,
       issuerTemplate: e.AUTH_ISSUER_TEMPLATE,
-      jwks: e.AUTH_JWKS_URI ? { kind: 'uri', uri: e.AUTH_JWKS_URI } : { kind: 'file', path: e.AUTH_JWKS_FILE! },
+      jwks: e.AUTH_JWKS_URI
+        ? { kind: 'uri', uri: e.AUTH_JWKS_URI }
+        : { kind: 'file', path: e.AUTH_JWKS_FILE! },
       clockSkewSeconds: e.AUTH_CLOCK_SKEW_SECONDS,
     },
   };

@@ -14,7 +14,10 @@ export function encodeContinuation(value: unknown): string {
   return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
 
-export function decodeContinuation<T>(token: string | undefined, isValid: (v: unknown) => v is T): T | undefined {
+export function decodeContinuation<T>(
+  token: string | undefined,
+  isValid: (v: unknown) => v is T,
+): T | undefined {
   if (token === undefined) return undefined;
   let value: unknown;
   try {

@@ -2,7 +2,13 @@
 // file locally), per-tenant issuer, audience, exp/nbf with bounded skew. Every failure is 401.
 import { readFileSync } from 'node:fs';
 
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from 'jose';
 import { z } from 'zod';
 
 import type { ServiceConfig } from '../config';
@@ -30,7 +36,9 @@ export function createTokenVerifier(auth: ServiceConfig['auth']): TokenVerifier 
   const keys: JWTVerifyGetKey =
     auth.jwks.kind === 'uri'
       ? createRemoteJWKSet(new URL(auth.jwks.uri))
-      : createLocalJWKSet(JSON.parse(readFileSync(auth.jwks.path, 'utf8')) as Parameters<typeof createLocalJWKSet>[0]);
+      : createLocalJWKSet(
+          JSON.parse(readFileSync(auth.jwks.path, 'utf8')) as Parameters<typeof createLocalJWKSet>[0],
+        );
 
   return async (authorization) => {
     const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization?.trim() ?? '');
@@ -49,7 +57,8 @@ export function createTokenVerifier(auth: ServiceConfig['auth']): TokenVerifier 
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw unauthenticated('The token lacks a valid tid or oid claim.');
     const c = claims.data;
-    if (c.iss !== issuerFor(auth.issuerTemplate, c.tid)) throw unauthenticated('The token issuer is not trusted.');
+    if (c.iss !== issuerFor(auth.issuerTemplate, c.tid))
+      throw unauthenticated('The token issuer is not trusted.');
     return {
       tenantId: c.tid.toLowerCase(),
       objectId: c.oid,
@@ -62,7 +71,8 @@ export function createTokenVerifier(auth: ServiceConfig['auth']): TokenVerifier 
 
 function describeJoseError(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return 'The token has expired.';
-  if (error instanceof joseErrors.JWTClaimValidationFailed) return `The token's ${error.claim} claim is not valid.`;
+  if (error instanceof joseErrors.JWTClaimValidationFailed)
+    return `The token's ${error.claim} claim is not valid.`;
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'The token algorithm is not allowed.';
   if (error instanceof joseErrors.JWKSNoMatchingKey) return 'The token signing key is unknown.';
   return 'The token is not valid.';

@@ -47,7 +47,9 @@ export function errorResponse(
   if (error instanceof DomainError) {
     domain = error;
   } else if (error instanceof InvalidContinuationError) {
-    domain = new DomainError('ValidationFailed', error.message, [{ target: 'skipToken', message: error.message }]);
+    domain = new DomainError('ValidationFailed', error.message, [
+      { target: 'skipToken', message: error.message },
+    ]);
   } else if (error instanceof ZodError) {
     domain = new DomainError('ValidationFailed', 'The request is not valid.', validationDetails(error));
   } else {
@@ -68,6 +70,10 @@ export function errorResponse(
   return {
     status: statusOf(domain.code),
     jsonBody: body,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId, ...domain.headers },
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'x-request-id': requestId,
+      ...domain.headers,
+    },
   };
 }

@@ -67,17 +67,25 @@ async function runOperation(
       throw new DomainError('TenantMismatch', 'The token was not issued for this tenant.');
     }
     if (op.access.roles !== 'anyUser' && !hasAnyRole(principal, op.access.roles)) {
-      throw new DomainError('Forbidden', `This operation needs one of the roles ${op.access.roles.join(', ')}.`);
+      throw new DomainError(
+        'Forbidden',
+        `This operation needs one of the roles ${op.access.roles.join(', ')}.`,
+      );
     }
     tenant = await services.directory.resolve(tenantId);
     if (method !== 'GET' && tenant.entry.migration) {
-      throw new DomainError('TenantMigrating', 'The tenant is moving to another geography; retry later.', [], {
-        'Retry-After': MIGRATION_RETRY_AFTER_SECONDS,
-      });
+      throw new DomainError(
+        'TenantMigrating',
+        'The tenant is moving to another geography; retry later.',
+        [],
+        {
+          'Retry-After': MIGRATION_RETRY_AFTER_SECONDS,
+        },
+      );
     }
   }
 
-  const { tenantId: _tenantId, ...routeParams } = request.params; // eslint-disable-line @typescript-eslint/no-unused-vars
+  const { tenantId: _tenantId, ...routeParams } = request.params;
   // A malformed id in the path names no resource: 404, not 400.
   const params = op.params
     ? parseOrThrow(op.params, routeParams, () => new DomainError('NotFound', 'The resource was not found.'))
@@ -121,13 +129,18 @@ async function runOperation(
   });
 }
 
-function parseOrThrow<T>(schema: z.ZodType<T>, input: unknown, onError: (error: z.ZodError) => DomainError): T {
+function parseOrThrow<T>(
+  schema: z.ZodType<T>,
+  input: unknown,
+  onError: (error: z.ZodError) => DomainError,
+): T {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   throw onError(parsed.error);
 }
 
-const invalid = (message: string, details: ErrorDetail[]) => new DomainError('ValidationFailed', message, details);
+const invalid = (message: string, details: ErrorDetail[]) =>
+  new DomainError('ValidationFailed', message, details);
 
 async function readJsonBody(request: HttpRequest): Promise<unknown> {
   const contentType = request.headers.get('content-type') ?? '';
@@ -138,7 +151,8 @@ async function readJsonBody(request: HttpRequest): Promise<unknown> {
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   const text = await request.text();
   if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) throw tooLarge();
-  if (text.trim() === '') throw new DomainError('InvalidJson', 'The body is empty; a JSON object is expected.');
+  if (text.trim() === '')
+    throw new DomainError('InvalidJson', 'The body is empty; a JSON object is expected.');
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {

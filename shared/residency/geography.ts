@@ -6,12 +6,16 @@ export type Geography = (typeof GEOGRAPHIES)[number];
 const REGION_BY_COUNTRY: Readonly<Record<string, 'NA' | 'EU' | 'APAC'>> = (() => {
   const map: Record<string, 'NA' | 'EU' | 'APAC'> = { US: 'NA' };
   // EU member states and EFTA countries.
-  for (const c of 'AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO CH'.split(' ')) {
+  for (const c of 'AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO CH'.split(
+    ' ',
+  )) {
     map[c] = 'EU';
   }
   // Asia Pacific.
   for (const c of [
-    ...'AU HK IN JP SG KR NZ CN TW MO MY TH ID PH VN BD LK PK NP BT MV MM KH LA BN MN TL PG FJ SB VU NC PF WS TO KI NR TV FM MH PW CK NU'.split(' '),
+    ...'AU HK IN JP SG KR NZ CN TW MO MY TH ID PH VN BD LK PK NP BT MV MM KH LA BN MN TL PG FJ SB VU NC PF WS TO KI NR TV FM MH PW CK NU'.split(
+      ' ',
+    ),
   ]) {
     map[c] = 'APAC';
   }

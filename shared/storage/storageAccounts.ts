@@ -24,7 +24,8 @@ export class StorageAccounts {
   /** The account of a geography; a tenant whose geography was closed since is a configuration fault. */
   geography(geography: Geography): StorageAccount {
     const account = this.byGeography.get(geography);
-    if (!account) throw new DomainError('Internal', `No storage account is configured for geography ${geography}.`);
+    if (!account)
+      throw new DomainError('Internal', `No storage account is configured for geography ${geography}.`);
     return account;
   }
 

@@ -8,14 +8,21 @@ import type { StorageClientOptions } from '../../shared/storage/storageAccount';
 import { StorageAccounts } from '../../shared/storage/storageAccounts';
 
 /** Service configuration on the test Azurite; auth settings are placeholders unless given. */
-export function testConfig(overrides: Record<string, string> = {}): ServiceConfig {
-  return loadConfig({
+export function testConfig(
+  overrides: Record<string, string> = {},
+  omit: readonly string[] = [],
+): ServiceConfig {
+  const env: Record<string, string> = {
     AUTH_AUDIENCE: 'api://privacy-data-service',
     AUTH_ISSUER_TEMPLATE: 'https://login.microsoftonline.com/{tenantid}/v2.0',
-    AUTH_JWKS_URI: 'https://login.microsoftonline.com/common/discovery/v2.0/keys',
+    ...(overrides.AUTH_JWKS_FILE
+      ? {}
+      : { AUTH_JWKS_URI: 'https://login.microsoftonline.com/common/discovery/v2.0/keys' }),
     ...pickStorageSettings(process.env),
     ...overrides,
-  });
+  };
+  for (const name of omit) delete env[name];
+  return loadConfig(env);
 }
 
 function pickStorageSettings(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -23,7 +30,8 @@ function pickStorageSettings(env: NodeJS.ProcessEnv): Record<string, string> {
   for (const [name, value] of Object.entries(env)) {
     if (name.startsWith('STORAGE_') && value) settings[name] = value;
   }
-  if (!settings.STORAGE_GLOBAL) throw new Error('The test Azurite is not running (see test/support/globalSetup.ts).');
+  if (!settings.STORAGE_GLOBAL)
+    throw new Error('The test Azurite is not running (see test/support/globalSetup.ts).');
   return settings;
 }
 

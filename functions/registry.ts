@@ -1,0 +1,25 @@
+// Every function of the app, in one list: functions/index.ts registers it with the Azure Functions host and
+// local/ serves the same list. Add a new function here and both hosts have it.
+import type { FunctionDefinition } from '../shared/hosting/functionDefinition';
+import { auditEvents } from './auditEvents';
+import { auditVerification } from './auditVerification';
+import { dsrApprove, dsrCancel, dsrDecline, dsrExtend } from './dsrDecisions';
+import { dsrRequest } from './dsrRequest';
+import { dsrRequests } from './dsrRequests';
+import { health } from './health';
+import { openApiFunction } from './openApi';
+import { personalDataEvents } from './personalDataEvents';
+
+export const functionRegistry: readonly FunctionDefinition[] = [
+  health,
+  openApiFunction(() => functionRegistry),
+  dsrRequests,
+  dsrRequest,
+  dsrApprove,
+  dsrDecline,
+  dsrCancel,
+  dsrExtend,
+  auditEvents,
+  auditVerification,
+  personalDataEvents,
+];

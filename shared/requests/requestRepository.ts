@@ -1,0 +1,150 @@
+// Table storage of data subject requests in the tenant's geography: PartitionKey = tenant id, RowKey =
+// request id. Ids sort newest first, so a listing is in reverse order of receipt.
+import { randomBytes } from 'node:crypto';
+
+import { odata, RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
+
+import { DomainError, notFound } from '../errors';
+import { decodeContinuation, encodeContinuation, type Page, type PageRequest } from '../paging';
+import type { TenantScope } from '../residency/tenantDirectory';
+import { TABLES } from '../storage/names';
+import type { DataSubjectRequest, RequestStatus, RequestType } from './dataSubjectRequest';
+import type { OutboxEffect } from './outbox';
+
+/** Largest millisecond time the id can invert (year 2286); ids are 11 base-36 digits plus randomness. */
+const MAX_TIME = 9_999_999_999_999;
+
+export function newRequestId(now: Date): string {
+  const inverted = (MAX_TIME - now.getTime()).toString(36).padStart(9, '0');
+  return `${inverted}${randomBytes(8).toString('hex')}`;
+}
+
+export const REQUEST_ID_PATTERN = /^[0-9a-z]{9}[0-9a-f]{16}$/;
+
+/** A request as stored, with its ETag and its side effects not yet carried out. */
+export interface StoredRequest {
+  request: DataSubjectRequest;
+  outbox: OutboxEffect[];
+  etag: string;
+}
+
+interface RequestEntity {
+  partitionKey: string;
+  rowKey: string;
+  type: string;
+  status: string;
+  /** The whole request as JSON; the columns above exist for server-side filters. */
+  document: string;
+  outbox: string;
+}
+
+export interface RequestFilter {
+  status?: RequestStatus;
+  type?: RequestType;
+}
+
+const isContinuation = (v: unknown): v is { t: string } =>
+  typeof v === 'object' && v !== null && typeof (v as { t?: unknown }).t === 'string';
+
+export class RequestRepository {
+  private table(tenant: TenantScope): Promise<TableClient> {
+    return tenant.account.table(TABLES.requests);
+  }
+
+  /** Inserts a new request; an id that exists already returns the stored one (a retried create). */
+  async insert(
+    tenant: TenantScope,
+    request: DataSubjectRequest,
+    outbox: OutboxEffect[],
+  ): Promise<StoredRequest> {
+    const table = await this.table(tenant);
+    try {
+      const { etag } = await table.createEntity(toEntity(tenant, request, outbox));
+      return { request, outbox, etag: etag ?? '' };
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 409) return this.get(tenant, request.id);
+      throw error;
+    }
+  }
+
+  async find(tenant: TenantScope, id: string): Promise<StoredRequest | undefined> {
+    if (!REQUEST_ID_PATTERN.test(id)) return undefined;
+    const table = await this.table(tenant);
+    try {
+      return fromEntity(await table.getEntity<RequestEntity>(tenant.tenantId, id));
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async get(tenant: TenantScope, id: string): Promise<StoredRequest> {
+    const stored = await this.find(tenant, id);
+    if (!stored) throw notFound(`Request ${id}`);
+    return stored;
+  }
+
+  /** Replaces a request if it has not changed since it was read; 409 Conflict otherwise. */
+  async replace(tenant: TenantScope, stored: StoredRequest): Promise<StoredRequest> {
+    const table = await this.table(tenant);
+    try {
+      const { etag } = await table.updateEntity(toEntity(tenant, stored.request, stored.outbox), 'Replace', {
+        etag: stored.etag,
+      });
+      return { ...stored, etag: etag ?? '' };
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 412) throw new ConcurrentChangeError();
+      throw error;
+    }
+  }
+
+  async list(
+    tenant: TenantScope,
+    filter: RequestFilter,
+    page: PageRequest,
+  ): Promise<Page<DataSubjectRequest>> {
+    const continuation = decodeContinuation(page.continuation, isContinuation);
+    const conditions = [odata`PartitionKey eq ${tenant.tenantId}`];
+    if (filter.status) conditions.push(odata`status eq ${filter.status}`);
+    if (filter.type) conditions.push(odata`type eq ${filter.type}`);
+    const table = await this.table(tenant);
+    const pages = table
+      .listEntities<RequestEntity>({ queryOptions: { filter: conditions.join(' and ') } })
+      .byPage({ maxPageSize: page.top, ...(continuation ? { continuationToken: continuation.t } : {}) });
+    const result = await pages.next();
+    if (result.done) return { items: [] };
+    const entities = result.value as TableEntityResult<RequestEntity>[] & { continuationToken?: string };
+    const next = entities.continuationToken;
+    return {
+      items: entities.map((entity) => fromEntity(entity).request),
+      ...(next ? { continuation: encodeContinuation({ t: next }) } : {}),
+    };
+  }
+}
+
+/** Someone else changed the request between our read and our write. */
+export class ConcurrentChangeError extends DomainError {
+  constructor() {
+    super('Conflict', 'The request was changed concurrently; retry.');
+  }
+}
+
+function toEntity(tenant: TenantScope, request: DataSubjectRequest, outbox: OutboxEffect[]): RequestEntity {
+  if (request.tenantId !== tenant.tenantId) throw new DomainError('Internal', 'A request left its tenant.');
+  return {
+    partitionKey: tenant.tenantId,
+    rowKey: request.id,
+    type: request.type,
+    status: request.status,
+    document: JSON.stringify(request),
+    outbox: JSON.stringify(outbox),
+  };
+}
+
+function fromEntity(entity: TableEntityResult<RequestEntity>): StoredRequest {
+  return {
+    request: JSON.parse(entity.document) as DataSubjectRequest,
+    outbox: JSON.parse(entity.outbox || '[]') as OutboxEffect[],
+    etag: entity.etag,
+  };
+}

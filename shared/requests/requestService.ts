@@ -1,0 +1,198 @@
+// Taking in and deciding data subject requests: each change is one ETag-guarded write of the request that
+// also records its side effects (audit event, next work message), which are then carried out (outbox.ts).
+import type { Actor, AuditLog } from '../audit/auditEvent';
+import type { Clock } from '../clock';
+import { deterministicId } from '../ids';
+import type { Page, PageRequest } from '../paging';
+import type { TenantScope } from '../residency/tenantDirectory';
+import { QUEUES } from '../storage/names';
+import type { WorkQueue } from '../storage/workQueue';
+import type { CreateRequestInput, DataSubjectRequest } from './dataSubjectRequest';
+import { daysLeft, dueDate } from './dueDates';
+import type { IdempotencyStore } from './idempotencyStore';
+import { type LifecycleAction, transition } from './lifecycle';
+import type { OutboxEffect } from './outbox';
+import {
+  ConcurrentChangeError,
+  newRequestId,
+  type RequestFilter,
+  type RequestRepository,
+  type StoredRequest,
+} from './requestRepository';
+
+/** A request as callers see it: with the days left until its deadline. */
+export type RequestView = DataSubjectRequest & { daysLeft: number };
+
+export type Decision = Extract<LifecycleAction, 'approve' | 'decline' | 'cancel' | 'extend'>;
+
+const AUDIT_ACTION: Record<LifecycleAction | 'create', string> = {
+  create: 'dsr.created',
+  startDiscovery: 'dsr.discoveryStarted',
+  completeDiscovery: 'dsr.discoveryCompleted',
+  approve: 'dsr.approved',
+  decline: 'dsr.declined',
+  cancel: 'dsr.cancelled',
+  complete: 'dsr.completed',
+  fail: 'dsr.failed',
+  retry: 'dsr.retried',
+  extend: 'dsr.extended',
+};
+
+/** Work that follows a change, put on `dsr-work` (its worker comes with the records capability). */
+const NEXT_STEP: Partial<Record<LifecycleAction | 'create', string>> = {
+  create: 'discover',
+  approve: 'fulfil',
+};
+
+const MAX_CONCURRENT_RETRIES = 5;
+
+export interface ChangeContext {
+  actor: Actor;
+  correlationId: string;
+  reason?: string;
+}
+
+export class DataSubjectRequestService {
+  constructor(
+    private readonly repository: RequestRepository,
+    private readonly idempotency: IdempotencyStore,
+    private readonly audit: AuditLog,
+    private readonly workQueue: WorkQueue,
+    private readonly clock: Clock,
+  ) {}
+
+  view(request: DataSubjectRequest): RequestView {
+    return { ...request, daysLeft: daysLeft(new Date(request.dueAt), this.clock()) };
+  }
+
+  /** Takes in a request. With an idempotency key, a repeat within 24 h returns the first request. */
+  async create(
+    tenant: TenantScope,
+    input: CreateRequestInput,
+    change: ChangeContext,
+    idempotencyKey?: string,
+  ): Promise<RequestView> {
+    const now = this.clock();
+    let id = newRequestId(now);
+    if (idempotencyKey) {
+      const claim = await this.idempotency.claim(tenant, 'dsr.create', idempotencyKey, input, id);
+      if (claim.replay) {
+        const earlier = await this.repository.find(tenant, claim.resourceId);
+        if (earlier) return this.view((await this.settle(tenant, earlier)).request);
+        id = claim.resourceId; // the first attempt claimed the key but stopped before storing the request
+      }
+    }
+    const request: DataSubjectRequest = {
+      id,
+      tenantId: tenant.tenantId,
+      type: input.type,
+      regulation: input.regulation,
+      subject: input.subject,
+      dataSubjectType: input.dataSubjectType,
+      ...(input.notes ? { notes: input.notes } : {}),
+      ...(input.rectifications ? { rectifications: input.rectifications } : {}),
+      status: 'received',
+      receivedAt: now.toISOString(),
+      dueAt: dueDate(now, input.regulation).toISOString(),
+      history: [{ action: 'create', to: 'received', at: now.toISOString(), actor: change.actor }],
+      createdBy: change.actor,
+    };
+    const stored = await this.repository.insert(tenant, request, this.effectsOf(request, 'create', change));
+    return this.view((await this.settle(tenant, stored)).request);
+  }
+
+  async get(tenant: TenantScope, id: string): Promise<RequestView> {
+    const stored = await this.repository.get(tenant, id);
+    return this.view((await this.settle(tenant, stored)).request);
+  }
+
+  async list(tenant: TenantScope, filter: RequestFilter, page: PageRequest): Promise<Page<RequestView>> {
+    const result = await this.repository.list(tenant, filter, page);
+    return { ...result, items: result.items.map((request) => this.view(request)) };
+  }
+
+  /** An admin's decision: approve, decline, cancel, extend. */
+  decide(tenant: TenantScope, id: string, decision: Decision, change: ChangeContext): Promise<RequestView> {
+    return this.change(tenant, id, decision, change);
+  }
+
+  /** Applies a lifecycle action with its audit event and follow-up work; retried on concurrent changes. */
+  async change(
+    tenant: TenantScope,
+    id: string,
+    action: LifecycleAction,
+    change: ChangeContext,
+    amend: (request: DataSubjectRequest) => DataSubjectRequest = (r) => r,
+  ): Promise<RequestView> {
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.repository.get(tenant, id);
+      const next = amend(
+        transition(stored.request, action, {
+          actor: change.actor,
+          at: this.clock(),
+          ...(change.reason ? { reason: change.reason } : {}),
+        }),
+      );
+      try {
+        const saved = await this.repository.replace(tenant, {
+          request: next,
+          outbox: [...stored.outbox, ...this.effectsOf(next, action, change)],
+          etag: stored.etag,
+        });
+        return this.view((await this.settle(tenant, saved)).request);
+      } catch (error) {
+        if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
+      }
+    }
+  }
+
+  /** Carries out the effects recorded on a request, then clears them. */
+  private async settle(tenant: TenantScope, stored: StoredRequest): Promise<StoredRequest> {
+    if (stored.outbox.length === 0) return stored;
+    for (const effect of stored.outbox) {
+      if (effect.kind === 'audit') await this.audit.append(tenant, effect.event);
+      else await this.workQueue.send(effect.queue, effect.message);
+    }
+    try {
+      return await this.repository.replace(tenant, { ...stored, outbox: [] });
+    } catch (error) {
+      // Changed meanwhile: whoever changed it carries the remaining effects out again (idempotently).
+      if (error instanceof ConcurrentChangeError) return stored;
+      throw error;
+    }
+  }
+
+  private effectsOf(request: DataSubjectRequest, action: LifecycleAction | 'create', change: ChangeContext) {
+    const last = request.history[request.history.length - 1];
+    const effects: OutboxEffect[] = [
+      {
+        kind: 'audit',
+        event: {
+          id: deterministicId(request.tenantId, request.id, String(request.history.length), action),
+          action: AUDIT_ACTION[action],
+          actor: change.actor,
+          target: { type: 'dataSubjectRequest', id: request.id },
+          outcome: 'success',
+          correlationId: change.correlationId,
+          details: {
+            type: request.type,
+            regulation: request.regulation,
+            ...(last?.from ? { from: last.from } : {}),
+            to: request.status,
+            dueAt: request.dueAt,
+            ...(change.reason ? { reason: change.reason } : {}),
+          },
+        },
+      },
+    ];
+    const step = NEXT_STEP[action];
+    if (step) {
+      effects.push({
+        kind: 'enqueue',
+        queue: QUEUES.dsrWork,
+        message: { tenantId: request.tenantId, requestId: request.id, step },
+      });
+    }
+    return effects;
+  }
+}

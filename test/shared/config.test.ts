@@ -1,0 +1,53 @@
+import { ConfigurationError, loadConfig } from '../../shared/config';
+
+const valid = {
+  AUTH_AUDIENCE: 'api://privacy',
+  AUTH_ISSUER_TEMPLATE: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+  AUTH_JWKS_URI: 'https://login.microsoftonline.com/common/discovery/v2.0/keys',
+  STORAGE_GLOBAL: 'UseDevelopmentStorage=true',
+  STORAGE_EU: 'UseDevelopmentStorage=true',
+};
+
+const problemsOf = (env: Record<string, string | undefined>): string[] => {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigurationError) return error.problems;
+    throw error;
+  }
+  return [];
+};
+
+describe('loadConfig', () => {
+  it('decodes a complete configuration; a geography is open when it has an account', () => {
+    const config = loadConfig({ ...valid, STORAGE_NA__accountName: 'privacyna' });
+    expect(Object.keys(config.storage.geographies).sort()).toEqual(['EU', 'NA']);
+    expect(config.storage.geographies.NA).toEqual({
+      kind: 'identity',
+      accountName: 'privacyna',
+      endpointSuffix: 'core.windows.net',
+    });
+    expect(config.auth.clockSkewSeconds).toBe(300);
+    expect(config.auth.jwks).toEqual({ kind: 'uri', uri: valid.AUTH_JWKS_URI });
+  });
+
+  it('names every missing setting at once', () => {
+    const problems = problemsOf({});
+    expect(problems.join('\n')).toMatch(/AUTH_AUDIENCE: is required/);
+    expect(problems.join('\n')).toMatch(/AUTH_ISSUER_TEMPLATE: is required/);
+    expect(problems.join('\n')).toMatch(/STORAGE_GLOBAL: is required/);
+    expect(problems.join('\n')).toMatch(/STORAGE_<GEOGRAPHY>/);
+  });
+
+  it('names a malformed setting', () => {
+    expect(problemsOf({ ...valid, AUTH_CLOCK_SKEW_SECONDS: '900' })).toEqual([
+      expect.stringMatching(/^AUTH_CLOCK_SKEW_SECONDS: /),
+    ]);
+    expect(problemsOf({ ...valid, AUTH_ISSUER_TEMPLATE: 'https://issuer' })).toEqual([
+      'AUTH_ISSUER_TEMPLATE: must contain the placeholder {tenantid}',
+    ]);
+    expect(problemsOf({ ...valid, AUTH_JWKS_URI: undefined })).toEqual([
+      'AUTH_JWKS_URI or AUTH_JWKS_FILE: one is required',
+    ]);
+  });
+});
