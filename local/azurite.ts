@@ -7,7 +7,8 @@ import { GEOGRAPHIES, type Geography } from '../shared/residency/geography';
 import { storageSettingName } from '../shared/config';
 
 /** Azurite's well-known development key; local accounts only. */
-export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+export const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 export const DEV_ACCOUNT = 'devstoreaccount1';
 
 export const accountNameOf = (account: Geography | 'GLOBAL'): string => `privacy${account.toLowerCase()}`;
@@ -36,7 +37,11 @@ export interface AzuriteInstance {
   stop(): Promise<void>;
 }
 
-export function azuriteConnectionString(accountName: string, ports: AzuritePorts, host = '127.0.0.1'): string {
+export function azuriteConnectionString(
+  accountName: string,
+  ports: AzuritePorts,
+  host = '127.0.0.1',
+): string {
   return [
     'DefaultEndpointsProtocol=http',
     `AccountName=${accountName}`,
@@ -88,7 +93,13 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   const child = spawn(process.execPath, args, {
     env: { ...process.env, AZURITE_ACCOUNTS: accounts.map((a) => `${a}:${AZURITE_KEY}`).join(';') },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: a terminal's Ctrl-C reaches only us, and we stop Azurite after the host.
+    detached: true,
   });
+  // Should this process die without stopping it, Azurite goes with it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   const chosen = await waitForPorts(child, options.log);
   return {
     ports: chosen,

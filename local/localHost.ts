@@ -98,6 +98,13 @@ export class LocalHost {
   private readonly listeners: QueueListener[] = [];
   private readonly timerHandles = new Set<NodeJS.Timeout>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /**
+   * What the Azure host's schedule monitor would hold for a timer: `last` is the occurrence of the last run,
+   * `next` the occurrence awaited. A run receives the status as it was before the run, so `next` is its own
+   * occurrence.
+   */
+  private readonly timerStatus = new Map<string, Timer['scheduleStatus']>();
+
   private server?: Server;
   private baseUrl = '';
   private stopping?: Promise<void>;
@@ -246,7 +253,7 @@ export class LocalHost {
     } catch (error) {
       this.log('error', `Serving ${req.method} ${req.url} failed: ${describe(error)}`);
       if (res.headersSent) res.destroy();
-      else await writeResponse(res, errorResponse(error, requestId, { error: () => undefined }));
+      else await writeResponse(res, errorResponse(error, requestId));
     }
   }
 
@@ -294,13 +301,6 @@ export class LocalHost {
   }
 
   // ---- Timers -----------------------------------------------------------------------------------------------
-
-  /**
-   * What the Azure host's schedule monitor would hold for a timer: `last` is the occurrence of the last run,
-   * `next` the occurrence awaited. A run receives the status as it was before the run, so `next` is its own
-   * occurrence.
-   */
-  private readonly timerStatus = new Map<string, Timer['scheduleStatus']>();
 
   private scheduleTimer(fn: TimerFunction, last: Date | undefined, due: Date): void {
     this.timerStatus.set(fn.name, {
