@@ -48,25 +48,15 @@ export class StorageAccount {
 
   /** A Queue client for one queue of this account; the queue is created on first use. */
   async queue(name: string): Promise<QueueClient> {
-    let client = this.queues.get(name);
-    if (!client) {
-      client = this.queueService.getQueueClient(name);
-      this.queues.set(name, client);
-    }
-    const c = client;
-    await this.once(`queue:${name}`, async () => void (await c.createIfNotExists()));
+    const client = cached(this.queues, name, () => this.queueService.getQueueClient(name));
+    await this.once(`queue:${name}`, () => client.createIfNotExists());
     return client;
   }
 
   /** A Blob container client of this account; the container is created on first use. */
   async container(name: string): Promise<ContainerClient> {
-    let client = this.containers.get(name);
-    if (!client) {
-      client = this.blobService.getContainerClient(name);
-      this.containers.set(name, client);
-    }
-    const c = client;
-    await this.once(`container:${name}`, async () => void (await c.createIfNotExists()));
+    const client = cached(this.containers, name, () => this.blobService.getContainerClient(name));
+    await this.once(`container:${name}`, () => client.createIfNotExists());
     return client;
   }
 
@@ -82,21 +72,17 @@ export class StorageAccount {
   }
 
   private tableClient(name: string): TableClient {
-    let client = this.tables.get(name);
-    if (!client) {
+    return cached(this.tables, name, () => {
       const options = { additionalPolicies: this.options.tablePolicies, allowInsecureConnection: true };
-      client =
-        this.setting.kind === 'connectionString'
-          ? TableClient.fromConnectionString(this.setting.connectionString, name, options)
-          : new TableClient(
-              `https://${this.setting.accountName}.table.${this.setting.endpointSuffix}`,
-              name,
-              credential(),
-              options,
-            );
-      this.tables.set(name, client);
-    }
-    return client;
+      return this.setting.kind === 'connectionString'
+        ? TableClient.fromConnectionString(this.setting.connectionString, name, options)
+        : new TableClient(
+            `https://${this.setting.accountName}.table.${this.setting.endpointSuffix}`,
+            name,
+            credential(),
+            options,
+          );
+    });
   }
 
   /** Runs a creation once per process; a failure is forgotten so the next call tries again. */
@@ -114,4 +100,13 @@ export class StorageAccount {
     }
     return pending;
   }
+}
+
+function cached<T>(map: Map<string, T>, name: string, create: () => T): T {
+  let value = map.get(name);
+  if (value === undefined) {
+    value = create();
+    map.set(name, value);
+  }
+  return value;
 }

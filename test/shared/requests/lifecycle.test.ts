@@ -1,4 +1,8 @@
-import type { DataSubjectRequest, RequestStatus } from '../../../shared/requests/dataSubjectRequest';
+import {
+  type DataSubjectRequest,
+  REQUEST_STATUSES,
+  type RequestStatus,
+} from '../../../shared/requests/dataSubjectRequest';
 import { type LifecycleAction, transition } from '../../../shared/requests/lifecycle';
 
 const admin = { type: 'user' as const, id: 'admin-oid', upn: 'admin@contoso.com' };
@@ -21,16 +25,7 @@ function request(status: RequestStatus, extra: Partial<DataSubjectRequest> = {})
   };
 }
 
-const ALL: RequestStatus[] = [
-  'received',
-  'discovering',
-  'awaitingReview',
-  'inProgress',
-  'completed',
-  'declined',
-  'cancelled',
-  'failed',
-];
+const ALL = REQUEST_STATUSES;
 
 const ALLOWED: Record<Exclude<LifecycleAction, 'retry' | 'extend'>, [RequestStatus[], RequestStatus]> = {
   startDiscovery: [['received'], 'discovering'],
