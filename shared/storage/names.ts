@@ -8,6 +8,13 @@ export const TABLES = {
   requests: 'requests',
   audit: 'audit',
   idempotency: 'idempotency',
+  /** Records by subject: PartitionKey `${tenantId}_${subjectKey}`; the subject's wrapped data key is row `~key`. */
+  records: 'records',
+  /** Lookups from record ids, device names and subject identifiers to subjects (keys are HMACs). */
+  recordLookup: 'recordLookup',
+  /** Per-tenant secrets, wrapped by the tenant key (the pseudonymisation HMAC key). */
+  tenantSecrets: 'tenantSecrets',
+  restrictions: 'restrictions',
 } as const;
 
 /** Queues live in the global account; their messages name a tenant, never personal data, except events. */
