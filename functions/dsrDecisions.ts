@@ -16,8 +16,8 @@ function decisionFunction(
   summary: string,
   body?: z.ZodType<{ reason: string }>,
 ): HttpFunction {
-  // Approval starts fulfilment, long-running work: 202 with Location. The others finish at once: 200.
-  const status = decision === 'approve' ? 202 : 200;
+  // Approval and retry start long-running work: 202 with Location. The others finish at once: 200.
+  const status = decision === 'approve' || decision === 'retry' ? 202 : 200;
   return {
     kind: 'http',
     name,
@@ -75,4 +75,9 @@ export const dsrExtend = decisionFunction(
   'extend',
   'Extend the deadline once (GDPR: two further months; CCPA: 45 days), with a reason.',
   reasonSchema,
+);
+export const dsrRetry = decisionFunction(
+  'dsrRetry',
+  'retry',
+  'Retry a failed request from the step that failed.',
 );

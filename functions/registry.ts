@@ -3,12 +3,15 @@
 import type { FunctionDefinition } from '../shared/hosting/functionDefinition';
 import { auditEvents } from './auditEvents';
 import { auditVerification } from './auditVerification';
-import { dsrApprove, dsrCancel, dsrDecline, dsrExtend } from './dsrDecisions';
+import { dsrApprove, dsrCancel, dsrDecline, dsrExtend, dsrRetry } from './dsrDecisions';
+import { dsrExport } from './dsrExport';
 import { dsrRequest } from './dsrRequest';
 import { dsrRequests } from './dsrRequests';
+import { dsrWork } from './dsrWork';
 import { health } from './health';
 import { openApiFunction } from './openApi';
 import { personalDataEvents } from './personalDataEvents';
+import { restrictions } from './restrictions';
 
 export const functionRegistry: readonly FunctionDefinition[] = [
   health,
@@ -19,7 +22,11 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   dsrDecline,
   dsrCancel,
   dsrExtend,
+  dsrRetry,
+  dsrExport,
+  restrictions,
   auditEvents,
   auditVerification,
   personalDataEvents,
+  dsrWork,
 ];

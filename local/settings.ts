@@ -7,7 +7,7 @@ export const SETTINGS_FILE = 'local.settings.json';
 export const SAMPLE_SETTINGS_FILE = 'local.settings.sample.json';
 
 /** Settings holding file paths; a relative path is taken from the repository root, whatever the cwd. */
-const PATH_SETTINGS = ['AUTH_JWKS_FILE'];
+const PATH_SETTINGS = ['AUTH_JWKS_FILE', 'KEY_FILE_FOLDER'];
 
 /** The folder holding package.json; from dist/local/ at run time as from local/ under jest. */
 export function repoRoot(from: string = __dirname): string {

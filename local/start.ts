@@ -8,6 +8,7 @@ import { format } from 'node:util';
 import { InvocationContext } from '@azure/functions';
 
 import { functionRegistry } from '../functions/registry';
+import { demoRecordEvents } from './demoData';
 import { createServices, type Services } from '../shared/composition';
 import { ConfigurationError, loadConfig, storageSettingName } from '../shared/config';
 import type { QueueFunction } from '../shared/hosting/functionDefinition';
@@ -86,26 +87,28 @@ async function provisionDemoTenant(
     );
     return false;
   }
-  const now = new Date();
-  const context = new InvocationContext({
-    invocationId: randomUUID(),
-    functionName: fn.name,
-    triggerMetadata: { id: randomUUID(), dequeueCount: 1, insertionTime: now.toISOString() },
-    logHandler: (level, ...args) => log(level, `[${fn.name}] ${format(...args)}`),
+  const deliver = (event: Record<string, unknown>) =>
+    invokeQueue(
+      fn,
+      services,
+      event,
+      new InvocationContext({
+        invocationId: randomUUID(),
+        functionName: fn.name,
+        triggerMetadata: { id: randomUUID(), dequeueCount: 1, insertionTime: new Date().toISOString() },
+        logHandler: (level, ...args) => log(level, `[${fn.name}] ${format(...args)}`),
+      }),
+    );
+  await deliver({
+    type: 'tenant.provisioned',
+    tenantId,
+    eventId: 'demo-tenant-provisioned',
+    countryCode,
+    displayName: 'Contoso (demo)',
   });
-  await invokeQueue(
-    fn,
-    services,
-    {
-      type: 'tenant.provisioned',
-      tenantId,
-      eventId: 'demo-tenant-provisioned',
-      countryCode,
-      displayName: 'Contoso (demo)',
-      occurredAt: now.toISOString(),
-    },
-    context,
-  );
+  const records = demoRecordEvents(tenantId, new Date());
+  for (const event of records) await deliver(event);
+  log('information', `Demo data: ${records.length} records of 3 people (adele.vance@contoso.com, ...).`);
   // An event the function refused went to the poison queue instead of throwing; say so rather than pretend.
   if (!(await services.directory.get(tenantId))) {
     log(

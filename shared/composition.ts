@@ -5,12 +5,19 @@ import type { AuditLog } from './audit/auditEvent';
 import { createTokenVerifier, type TokenVerifier } from './auth/tokenVerifier';
 import { type Clock, systemClock } from './clock';
 import type { ServiceConfig } from './config';
+import { createKeyProvider, type KeyProvider } from './crypto/keyProvider';
+import { Pseudonymizer } from './crypto/pseudonymizer';
+import { SubjectKeyStore } from './crypto/subjectKeys';
 import { PoisonQueue } from './hosting/queueFailures';
 import { PersonalDataEventProcessor } from './records/personalDataEventProcessor';
+import { RecordStore } from './records/recordStore';
 import { TenantDirectory } from './residency/tenantDirectory';
 import { IdempotencyStore } from './requests/idempotencyStore';
+import { PackageLinks } from './requests/packageLinks';
+import { RequestFulfilment } from './requests/requestFulfilment';
 import { RequestRepository } from './requests/requestRepository';
 import { DataSubjectRequestService } from './requests/requestService';
+import { RestrictionStore } from './requests/restrictions';
 import type { StorageClientOptions } from './storage/storageAccount';
 import { StorageAccounts } from './storage/storageAccounts';
 import { WorkQueue } from './storage/workQueue';
@@ -26,11 +33,16 @@ export interface Services {
   workQueue: WorkQueue;
   requests: DataSubjectRequestService;
   events: PersonalDataEventProcessor;
+  records: RecordStore;
+  restrictions: RestrictionStore;
+  fulfilment: RequestFulfilment;
+  downloads: PackageLinks;
 }
 
 export interface ServiceOptions {
   clock?: Clock;
   storage?: StorageClientOptions;
+  keyProvider?: KeyProvider;
 }
 
 export function createServices(config: ServiceConfig, options: ServiceOptions = {}): Services {
@@ -47,6 +59,9 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     clock,
   );
   const poison = new PoisonQueue(storage.global, clock);
+  const keyProvider = options.keyProvider ?? createKeyProvider(config.keys);
+  const records = new RecordStore(new SubjectKeyStore(keyProvider), new Pseudonymizer(keyProvider));
+  const restrictions = new RestrictionStore();
   return {
     config,
     clock,
@@ -57,6 +72,10 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     poison,
     workQueue,
     requests,
-    events: new PersonalDataEventProcessor(directory, audit, poison),
+    events: new PersonalDataEventProcessor(directory, audit, poison, records),
+    records,
+    restrictions,
+    fulfilment: new RequestFulfilment(directory, requests, records, audit, restrictions, clock),
+    downloads: new PackageLinks(requests, audit, clock),
   };
 }

@@ -1,5 +1,7 @@
 // Service configuration: every setting is decoded once, at start-up, by one zod schema. A missing or
 // malformed setting stops start-up with a message naming it.
+import { resolve } from 'node:path';
+
 import { z } from 'zod';
 
 import { GEOGRAPHIES, type Geography } from './residency/geography';
@@ -17,6 +19,8 @@ export interface ServiceConfig {
     jwks: { kind: 'uri'; uri: string } | { kind: 'file'; path: string };
     clockSkewSeconds: number;
   };
+  /** Where the tenant keys that wrap every data key are (SPEC §4): local files, or Key Vault in Azure. */
+  keys: { kind: 'local'; folder: string } | { kind: 'keyvault'; vaultUrl: string };
 }
 
 /** The app setting prefix of each storage account; `STORAGE_EU` or `STORAGE_EU__accountName`. */
@@ -46,6 +50,9 @@ const envSchema = z.object({
   AUTH_JWKS_URI: z.url().optional(),
   AUTH_JWKS_FILE: nonEmpty.optional(),
   AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(300),
+  KEY_PROVIDER: z.enum(['local', 'keyvault']).default('local'),
+  KEY_FILE_FOLDER: nonEmpty.default('.local/tenant-keys'),
+  KEY_VAULT_URL: z.url({ protocol: /^https$/ }).optional(),
 });
 
 export class ConfigurationError extends Error {
@@ -84,6 +91,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
   if (parsed.success && !parsed.data.AUTH_JWKS_URI && !parsed.data.AUTH_JWKS_FILE) {
     problems.push('AUTH_JWKS_URI or AUTH_JWKS_FILE: one is required');
   }
+  if (env.KEY_PROVIDER === 'keyvault' && !env.KEY_VAULT_URL?.trim()) {
+    problems.push('KEY_VAULT_URL: is required when KEY_PROVIDER is keyvault');
+  }
   if (problems.length > 0 || !parsed.success || !global) throw new ConfigurationError(problems);
 
   const e = parsed.data;
@@ -97,5 +107,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
         : { kind: 'file', path: e.AUTH_JWKS_FILE! },
       clockSkewSeconds: e.AUTH_CLOCK_SKEW_SECONDS,
     },
+    keys:
+      e.KEY_PROVIDER === 'keyvault'
+        ? { kind: 'keyvault', vaultUrl: e.KEY_VAULT_URL! }
+        : { kind: 'local', folder: resolve(e.KEY_FILE_FOLDER) },
   };
 }

@@ -46,6 +46,8 @@ export interface AuditFilter {
   /** Actor id (object id) or UPN. */
   actor?: string;
   action?: string;
+  /** Events whose actor (id or UPN) or target id is any of these (discovery of a data subject). */
+  involving?: readonly string[];
 }
 
 export interface AuditVerification {

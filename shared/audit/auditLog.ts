@@ -90,6 +90,8 @@ type EventEntity = {
   actorUpn?: string;
   action: string;
   target: string;
+  /** Lower-case copy of target.id, so discovery can find events about a subject server-side. */
+  targetId: string;
   outcome: string;
   correlationId: string;
   details: string;
@@ -461,6 +463,12 @@ function filterConditions(filter: AuditFilter): string[] {
     const actor = filter.actor.toLowerCase();
     conditions.push(odata`(actorId eq ${actor} or actorUpn eq ${actor})`);
   }
+  if (filter.involving !== undefined && filter.involving.length > 0) {
+    const either = filter.involving
+      .map((value) => value.toLowerCase())
+      .map((v) => odata`actorId eq ${v} or actorUpn eq ${v} or targetId eq ${v}`);
+    conditions.push(`(${either.join(' or ')})`);
+  }
   if (filter.from !== undefined) conditions.push(odata`time ge ${filter.from.toISOString()}`);
   if (filter.to !== undefined) conditions.push(odata`time le ${filter.to.toISOString()}`);
   return conditions;
@@ -479,6 +487,7 @@ function toEntity(partitionKey: string, event: AuditEvent): EventEntity {
     ...(event.actor.upn !== undefined ? { actorUpn: event.actor.upn.toLowerCase() } : {}),
     action: event.action,
     target: JSON.stringify(event.target),
+    targetId: event.target.id.toLowerCase(),
     outcome: event.outcome,
     correlationId: event.correlationId,
     details: JSON.stringify(event.details),

@@ -7,6 +7,8 @@ const envelope = {
   tenantId: z.uuid().transform((v) => v.toLowerCase()),
   eventId: z.string().min(1).max(200),
 };
+/** Sealed and base64-encoded, a record must fit a Table property (32K characters). */
+export const MAX_DATA_BYTES = 16 * 1024;
 const timestamp = z.iso.datetime({ offset: true });
 
 export const personalDataEventSchema = z.discriminatedUnion('type', [
@@ -17,7 +19,11 @@ export const personalDataEventSchema = z.discriminatedUnion('type', [
     recordId: z.string().min(1).max(200),
     subject: subjectSchema,
     occurredAt: timestamp,
-    data: z.record(z.string(), z.unknown()),
+    data: z
+      .record(z.string(), z.unknown())
+      .refine((data) => Buffer.byteLength(JSON.stringify(data)) <= MAX_DATA_BYTES, {
+        message: `must be at most ${MAX_DATA_BYTES / 1024} KiB as JSON`,
+      }),
     deviceName: z.string().min(1).max(200).optional(),
   }),
   z.object({

@@ -7,9 +7,10 @@ import { DomainError } from '../errors';
 import type { PoisonQueue } from '../hosting/queueFailures';
 import { validationDetails } from '../http/errorResponse';
 import { deterministicId } from '../ids';
-import type { TenantDirectory } from '../residency/tenantDirectory';
+import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
 import { QUEUES } from '../storage/names';
 import { type PersonalDataEvent, personalDataEventSchema } from './personalDataEvent';
+import type { RecordStore } from './recordStore';
 
 export type EventOutcome = 'processed' | 'poisoned';
 
@@ -18,6 +19,7 @@ export class PersonalDataEventProcessor {
     private readonly directory: TenantDirectory,
     private readonly audit: AuditLog,
     private readonly poison: PoisonQueue,
+    private readonly records: RecordStore,
   ) {}
 
   async process(message: unknown, context: InvocationContext): Promise<EventOutcome> {
@@ -60,11 +62,72 @@ export class PersonalDataEventProcessor {
         });
         return;
       }
-      default:
-        // Valid record events wait in the poison queue, with this reason, until the records capability
-        // processes them; they are kept, not lost, and can be replayed.
-        throw new DomainError('NotEligible', `Events of type ${event.type} are not processed yet.`);
+      case 'record.upserted': {
+        const tenant = await this.directory.resolve(event.tenantId);
+        await this.records.upsert(tenant, event);
+        return;
+      }
+      case 'record.deleted': {
+        const tenant = await this.directory.resolve(event.tenantId);
+        await this.records.softDeleteRecord(tenant, event.category, event.recordId, event.deletedAt);
+        return;
+      }
+      case 'subject.deleted': {
+        const tenant = await this.directory.resolve(event.tenantId);
+        const count = await this.records.softDeleteSubject(tenant, event.subject, event.deletedAt);
+        await this.auditBulk(
+          tenant,
+          event,
+          'records.subjectDeleted',
+          { type: 'dataSubject', id: 'pseudonymous' },
+          count,
+        );
+        return;
+      }
+      case 'device.retired': {
+        const tenant = await this.directory.resolve(event.tenantId);
+        const count = await this.records.softDeleteDevice(tenant, event.deviceName, event.deletedAt);
+        await this.auditBulk(
+          tenant,
+          event,
+          'records.deviceRetired',
+          { type: 'device', id: 'pseudonymous' },
+          count,
+        );
+        return;
+      }
+      case 'tenant.subscriptionEnded': {
+        const entry = await this.directory.endSubscription(event.tenantId, event.endedAt);
+        await this.auditBulk(this.directory.scopeOf(entry), event, 'tenant.subscriptionEnded', {
+          type: 'tenant',
+          id: entry.tenantId,
+        });
+        return;
+      }
     }
+  }
+
+  /**
+   * Bulk changes are audited (with counts); single record upserts and deletes are not, since the platform's
+   * own systems log those and the audit log would otherwise grow with every device check-in. Audit events
+   * are kept for a year and cannot be erased, so they name no data subject: targets are pseudonymous.
+   */
+  private async auditBulk(
+    tenant: TenantScope,
+    event: PersonalDataEvent,
+    action: string,
+    target: { type: string; id: string },
+    count?: number,
+  ) {
+    await this.audit.append(tenant, {
+      id: deterministicId(event.tenantId, 'event', event.eventId),
+      action,
+      actor: { type: 'system', id: 'personal-data-events' },
+      target,
+      outcome: 'success',
+      correlationId: event.eventId,
+      details: count === undefined ? {} : { softDeleted: count },
+    });
   }
 
   private reject(message: unknown, reason: string, context: InvocationContext, details?: unknown) {

@@ -133,6 +133,13 @@ export interface DataSubjectRequest {
   result?: Record<string, unknown>;
   failure?: { step: string; reason: string; at: string };
   createdBy: Actor;
+  /** Internal, never shown: what a fulfilment step has established, so a re-run resumes from it. */
+  progress?: {
+    /** The subjects a delete request erases, fixed before erasure removes the lookups that find them. */
+    subjectKeys?: string[];
+    identifierKeys?: string[];
+    counts?: Record<string, number>;
+  };
 }
 
 const actorSchema = z.object({

@@ -23,7 +23,7 @@ import {
 /** A request as callers see it: with the days left until its deadline. */
 export type RequestView = DataSubjectRequest & { daysLeft: number };
 
-export type Decision = Extract<LifecycleAction, 'approve' | 'decline' | 'cancel' | 'extend'>;
+export type Decision = Extract<LifecycleAction, 'approve' | 'decline' | 'cancel' | 'extend' | 'retry'>;
 
 const AUDIT_ACTION: Record<LifecycleAction | 'create', string> = {
   create: 'dsr.created',
@@ -44,12 +44,18 @@ const NEXT_STEP: Partial<Record<LifecycleAction | 'create', string>> = {
   approve: 'fulfil',
 };
 
+/** After a retry, the request is back in the state of its failed step; that step runs again. */
+const stepOf = (request: DataSubjectRequest, action: LifecycleAction | 'create'): string | undefined =>
+  action === 'retry' ? (request.status === 'discovering' ? 'discover' : 'fulfil') : NEXT_STEP[action];
+
 const MAX_CONCURRENT_RETRIES = 5;
 
 export interface ChangeContext {
   actor: Actor;
   correlationId: string;
   reason?: string;
+  /** For `fail`: the step that failed. */
+  step?: string;
 }
 
 export class DataSubjectRequestService {
@@ -62,7 +68,33 @@ export class DataSubjectRequestService {
   ) {}
 
   view(request: DataSubjectRequest): RequestView {
-    return { ...request, daysLeft: daysLeft(new Date(request.dueAt), this.clock()) };
+    const { progress: _internal, ...visible } = request;
+    return { ...visible, daysLeft: daysLeft(new Date(request.dueAt), this.clock()) };
+  }
+
+  /** The stored request, with its internal progress (workers resume from it). */
+  async load(tenant: TenantScope, id: string): Promise<DataSubjectRequest> {
+    return (await this.settle(tenant, await this.repository.get(tenant, id))).request;
+  }
+
+  /** Saves work progress on a request without changing its state (no audit event: nothing happened yet). */
+  async saveProgress(
+    tenant: TenantScope,
+    id: string,
+    progress: NonNullable<DataSubjectRequest['progress']>,
+  ): Promise<DataSubjectRequest> {
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.repository.get(tenant, id);
+      try {
+        const saved = await this.repository.replace(tenant, {
+          ...stored,
+          request: { ...stored.request, progress: { ...stored.request.progress, ...progress } },
+        });
+        return saved.request;
+      } catch (error) {
+        if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
+      }
+    }
   }
 
   /** Takes in a request. With an idempotency key, a repeat within 24 h returns the first request. */
@@ -131,6 +163,7 @@ export class DataSubjectRequestService {
           actor: change.actor,
           at: this.clock(),
           ...(change.reason ? { reason: change.reason } : {}),
+          ...(change.step ? { step: change.step } : {}),
         }),
       );
       try {
@@ -185,7 +218,7 @@ export class DataSubjectRequestService {
         },
       },
     ];
-    const step = NEXT_STEP[action];
+    const step = stepOf(request, action);
     if (step) {
       effects.push({
         kind: 'enqueue',

@@ -18,6 +18,8 @@ export interface TenantEntry {
   geography: Geography;
   status: TenantStatus;
   provisionedAt: string;
+  /** Passive deletion: all the tenant's data is purged 30 days after this. */
+  subscriptionEndedAt?: string;
   /** Set while the tenant's data moves to another geography; writes are refused meanwhile (423). */
   migration?: { targetGeography: Geography; startedAt: string };
 }
@@ -40,6 +42,7 @@ interface DirectoryEntity {
   geography: string;
   status: string;
   provisionedAt: string;
+  subscriptionEndedAt?: string;
   migration?: string;
 }
 
@@ -126,6 +129,26 @@ export class TenantDirectory {
     }
     return { entry: existing, created: false };
   }
+
+  /** Records the end of a tenant's subscription (idempotent: the first end date stays). */
+  async endSubscription(tenantId: string, endedAt: string): Promise<TenantEntry> {
+    const entry = await this.get(tenantId);
+    if (!entry || entry.status === 'purged') {
+      throw new DomainError('TenantNotFound', `Tenant ${tenantId} does not exist.`);
+    }
+    if (entry.status === 'subscriptionEnded') return entry;
+    const table = await this.table();
+    await table.updateEntity(
+      {
+        partitionKey: entry.tenantId,
+        rowKey: DIRECTORY_ROW,
+        status: 'subscriptionEnded',
+        subscriptionEndedAt: endedAt,
+      },
+      'Merge',
+    );
+    return { ...entry, status: 'subscriptionEnded', subscriptionEndedAt: endedAt };
+  }
 }
 
 function toEntity(entry: TenantEntry): DirectoryEntity {
@@ -137,6 +160,7 @@ function toEntity(entry: TenantEntry): DirectoryEntity {
     geography: entry.geography,
     status: entry.status,
     provisionedAt: entry.provisionedAt,
+    ...(entry.subscriptionEndedAt ? { subscriptionEndedAt: entry.subscriptionEndedAt } : {}),
     ...(entry.migration ? { migration: JSON.stringify(entry.migration) } : {}),
   };
 }
@@ -153,6 +177,7 @@ function fromEntity(entity: DirectoryEntity): TenantEntry {
     geography,
     status: entity.status as TenantStatus,
     provisionedAt: entity.provisionedAt,
+    ...(entity.subscriptionEndedAt ? { subscriptionEndedAt: entity.subscriptionEndedAt } : {}),
     ...(entity.migration ? { migration: JSON.parse(entity.migration) as TenantEntry['migration'] } : {}),
   };
 }

@@ -2,7 +2,15 @@
 // configuration, with the service's tables, queues and containers created on first use.
 import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import {
+  BlobSASPermissions,
+  BlobServiceClient,
+  type ContainerClient,
+  generateBlobSASQueryParameters,
+  SASProtocol,
+  StorageSharedKeyCredential,
+  type UserDelegationKey,
+} from '@azure/storage-blob';
 import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
 
 import type { StorageAccountSetting } from '../config';
@@ -15,6 +23,12 @@ export interface StorageClientOptions {
 let sharedCredential: TokenCredential | undefined;
 const credential = (): TokenCredential => (sharedCredential ??= new DefaultAzureCredential());
 
+/** User delegation keys are asked for this long, and renewed this long before they would expire. */
+const DELEGATION_KEY_LIFETIME_MS = 60 * 60 * 1000;
+const DELEGATION_KEY_RENEWAL_MS = 5 * 60 * 1000;
+/** A key valid from slightly in the past still works on a server whose clock is behind ours. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+
 export class StorageAccount {
   private readonly tables = new Map<string, TableClient>();
   private readonly queues = new Map<string, QueueClient>();
@@ -22,6 +36,7 @@ export class StorageAccount {
   private readonly queueService: QueueServiceClient;
   private readonly blobService: BlobServiceClient;
   private readonly ensured = new Map<string, Promise<void>>();
+  private delegationKey?: Promise<UserDelegationKey>;
 
   constructor(
     /** `GLOBAL` or a geography code; used in health reports and logs. */
@@ -60,6 +75,31 @@ export class StorageAccount {
     return client;
   }
 
+  /**
+   * A read-only (`r`) SAS URL of one blob, valid until `expiresOn`. Signed with the account key when the
+   * account is configured by connection string (http allowed only when the endpoint is http, as Azurite's
+   * is), with a user delegation key under managed identity (https only).
+   */
+  async readOnlyBlobUrl(containerName: string, blobName: string, expiresOn: Date): Promise<string> {
+    const blob = this.blobService.getContainerClient(containerName).getBlobClient(blobName);
+    const values = { containerName, blobName, permissions: BlobSASPermissions.parse('r'), expiresOn };
+    if (this.setting.kind === 'connectionString') {
+      const key = this.blobService.credential;
+      if (!(key instanceof StorageSharedKeyCredential)) {
+        throw new Error(`Storage account ${this.label}: links need an account key in the connection string.`);
+      }
+      const protocol = blob.url.startsWith('http:') ? SASProtocol.HttpsAndHttp : SASProtocol.Https;
+      return `${blob.url}?${generateBlobSASQueryParameters({ ...values, protocol }, key).toString()}`;
+    }
+    const key = await this.userDelegationKey(expiresOn);
+    const sas = generateBlobSASQueryParameters(
+      { ...values, protocol: SASProtocol.Https },
+      key,
+      this.setting.accountName,
+    );
+    return `${blob.url}?${sas.toString()}`;
+  }
+
   /** Round trip to the Table service; used by the health report. */
   async ping(): Promise<void> {
     const iterator = this.tableClient('tenants').listEntities({ queryOptions: { select: ['PartitionKey'] } });
@@ -83,6 +123,33 @@ export class StorageAccount {
             options,
           );
     });
+  }
+
+  /**
+   * A user delegation key that outlives a link expiring at `linkExpiresOn`: one key serves every link until
+   * shortly before it expires (a link is worthless after its key expires). Concurrent callers share a request.
+   */
+  private async userDelegationKey(linkExpiresOn: Date): Promise<UserDelegationKey> {
+    const usable = (key: UserDelegationKey) =>
+      key.signedExpiresOn.getTime() - DELEGATION_KEY_RENEWAL_MS >=
+      Math.max(Date.now(), linkExpiresOn.getTime());
+    const current = this.delegationKey;
+    if (current) {
+      const key = await current.catch(() => undefined);
+      if (key && usable(key)) return key;
+      // Another caller renewed it while this one waited: use theirs.
+      if (this.delegationKey !== current) return this.userDelegationKey(linkExpiresOn);
+    }
+    const now = Date.now();
+    const expiresOn = new Date(
+      Math.max(now + DELEGATION_KEY_LIFETIME_MS, linkExpiresOn.getTime() + DELEGATION_KEY_RENEWAL_MS),
+    );
+    const pending = this.blobService.getUserDelegationKey(new Date(now - CLOCK_SKEW_MS), expiresOn);
+    this.delegationKey = pending;
+    pending.catch(() => {
+      if (this.delegationKey === pending) this.delegationKey = undefined;
+    });
+    return pending;
   }
 
   /** Runs a creation once per process; a failure is forgotten so the next call tries again. */

@@ -104,7 +104,7 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
     expect(kept?.reason).toMatch(/^NotEligible: Country BR is not served/);
   });
 
-  it('keeps record events, which the records capability will process, instead of dropping them', async () => {
+  it('keeps a record event of a tenant that does not exist, with the reason', async () => {
     const eventId = `rec-${randomUUID()}`;
     await deliver({
       type: 'device.retired',
@@ -114,8 +114,24 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
       deletedAt: '2026-01-01T00:00:00Z',
     });
     expect((await poisoned((m) => (m.message as { eventId?: string }).eventId === eventId))?.reason).toMatch(
-      /not processed yet/,
+      /^TenantNotFound: /,
     );
+  });
+
+  it('keeps a record of an unknown category, with the failing field', async () => {
+    const eventId = `cat-${randomUUID()}`;
+    await deliver({
+      type: 'record.upserted',
+      tenantId: randomUUID(),
+      eventId,
+      category: 'browserHistory',
+      recordId: 'r1',
+      subject: { upn: 'a@b.c' },
+      occurredAt: '2026-01-01T00:00:00Z',
+      data: {},
+    });
+    const kept = await poisoned((m) => (m.message as { eventId?: string }).eventId === eventId);
+    expect(kept?.details).toEqual(expect.arrayContaining([expect.objectContaining({ target: 'category' })]));
   });
 
   it('counts poisoned messages in the health report', async () => {
@@ -125,5 +141,74 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
     expect(health.poisonMessages[QUEUES.personalDataEventsPoison]).toBeGreaterThanOrEqual(3);
     expect(health.status).toBe('healthy');
     expect(Object.keys(health.storage).sort()).toEqual(['APAC', 'AU', 'CH', 'EU', 'GLOBAL', 'IN', 'NA']);
+  });
+});
+
+describe('personalDataEvents: records', () => {
+  const upserted = (
+    tenantId: string,
+    recordId: string,
+    occurredAt: string,
+    data: Record<string, unknown>,
+  ) => ({
+    type: 'record.upserted',
+    tenantId,
+    eventId: `up-${recordId}-${occurredAt}`,
+    category: 'directory',
+    recordId,
+    subject: { upn: 'adele@contoso.com' },
+    occurredAt,
+    data,
+  });
+
+  it('stores a record in its tenant geography; redelivery and older events change nothing', async () => {
+    const tenantId = randomUUID();
+    await deliver(provisioned(tenantId, 'US'));
+    const newer = upserted(tenantId, 'r1', '2026-10-02T00:00:00Z', { department: 'Sales' });
+    await deliver(newer);
+    await deliver(newer);
+    await deliver(upserted(tenantId, 'r1', '2026-10-01T00:00:00Z', { department: 'Old' }));
+    const tenant = await services.directory.resolve(tenantId);
+    expect(tenant.geography).toBe('NA');
+    const [subjectKey] = await services.records.findSubjects(tenant, { upn: 'adele@contoso.com' });
+    const stored = [];
+    for await (const record of services.records.list(tenant, subjectKey!, 'directory'))
+      stored.push(record.data);
+    expect(stored).toEqual([{ department: 'Sales' }]);
+  });
+
+  it('audits a subject deletion once, however often it is delivered', async () => {
+    const tenantId = randomUUID();
+    await deliver(provisioned(tenantId, 'DE'));
+    await deliver(upserted(tenantId, 'r2', '2026-10-02T00:00:00Z', { a: 1 }));
+    const deletion = {
+      type: 'subject.deleted',
+      tenantId,
+      eventId: `del-${tenantId}`,
+      subject: { upn: 'adele@contoso.com' },
+      deletedAt: '2026-10-03T00:00:00Z',
+    };
+    await deliver(deletion);
+    await deliver(deletion);
+    const tenant = await services.directory.resolve(tenantId);
+    const events = await services.audit.list(tenant, { action: 'records.subjectDeleted' }, { top: 10 });
+    expect(events.items.map((e) => e.details)).toEqual([{ softDeleted: 1 }]);
+  });
+
+  it('records the end of a subscription in the directory', async () => {
+    const tenantId = randomUUID();
+    await deliver(provisioned(tenantId, 'DE'));
+    const ended = {
+      type: 'tenant.subscriptionEnded',
+      tenantId,
+      eventId: `end-${tenantId}`,
+      endedAt: '2026-11-01T00:00:00Z',
+    };
+    await deliver(ended);
+    await deliver({ ...ended, eventId: 'again', endedAt: '2026-11-05T00:00:00Z' });
+    expect(await services.directory.get(tenantId)).toMatchObject({
+      status: 'subscriptionEnded',
+      subscriptionEndedAt: '2026-11-01T00:00:00Z',
+    });
   });
 });

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+
 import { ConfigurationError, loadConfig } from '../../shared/config';
 
 const valid = {
@@ -49,5 +51,39 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...valid, AUTH_JWKS_URI: undefined })).toEqual([
       'AUTH_JWKS_URI or AUTH_JWKS_FILE: one is required',
     ]);
+  });
+
+  it('keeps tenant keys in local files by default, in a folder resolved against the current directory', () => {
+    expect(loadConfig(valid).keys).toEqual({ kind: 'local', folder: resolve('.local/tenant-keys') });
+    expect(loadConfig({ ...valid, KEY_PROVIDER: 'local', KEY_FILE_FOLDER: 'keys' }).keys).toEqual({
+      kind: 'local',
+      folder: resolve('keys'),
+    });
+    expect(loadConfig({ ...valid, KEY_FILE_FOLDER: '/var/keys' }).keys).toEqual({
+      kind: 'local',
+      folder: '/var/keys',
+    });
+  });
+
+  it('uses Key Vault when KEY_PROVIDER is keyvault, and then requires an https KEY_VAULT_URL', () => {
+    const vaultUrl = 'https://privacy-kv.vault.azure.net/';
+    expect(loadConfig({ ...valid, KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: vaultUrl }).keys).toEqual({
+      kind: 'keyvault',
+      vaultUrl,
+    });
+    expect(problemsOf({ ...valid, KEY_PROVIDER: 'keyvault' })).toEqual([
+      'KEY_VAULT_URL: is required when KEY_PROVIDER is keyvault',
+    ]);
+    expect(
+      problemsOf({ ...valid, KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'http://privacy-kv.vault.azure.net' }),
+    ).toEqual([expect.stringMatching(/^KEY_VAULT_URL: /)]);
+    expect(problemsOf({ ...valid, KEY_PROVIDER: 'hsm' })).toEqual([expect.stringMatching(/^KEY_PROVIDER: /)]);
+  });
+
+  it('names a missing KEY_VAULT_URL together with the other problems', () => {
+    const problems = problemsOf({ KEY_PROVIDER: 'keyvault' }).join('\n');
+    expect(problems).toMatch(/AUTH_AUDIENCE: is required/);
+    expect(problems).toMatch(/STORAGE_GLOBAL: is required/);
+    expect(problems).toMatch(/KEY_VAULT_URL: is required when KEY_PROVIDER is keyvault/);
   });
 });

@@ -1,5 +1,7 @@
 // Storage for integration tests: the Azurite that globalSetup started, and tenant scopes on it.
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { loadConfig, type ServiceConfig } from '../../shared/config';
 import type { Geography } from '../../shared/residency/geography';
@@ -7,7 +9,13 @@ import type { TenantScope } from '../../shared/residency/tenantDirectory';
 import type { StorageClientOptions } from '../../shared/storage/storageAccount';
 import { StorageAccounts } from '../../shared/storage/storageAccounts';
 
-/** Service configuration on the test Azurite; auth settings are placeholders unless given. */
+/** Tenant key files of the whole test run: shared, like the Azurite whose rows they unwrap. */
+export const TEST_KEY_FOLDER = join(tmpdir(), 'privacy-test-keys');
+
+/**
+ * Service configuration on the test Azurite; auth settings are placeholders unless given, and tenant keys
+ * are local files in TEST_KEY_FOLDER unless KEY_FILE_FOLDER is given.
+ */
 export function testConfig(
   overrides: Record<string, string> = {},
   omit: readonly string[] = [],
@@ -18,6 +26,7 @@ export function testConfig(
     ...(overrides.AUTH_JWKS_FILE
       ? {}
       : { AUTH_JWKS_URI: 'https://login.microsoftonline.com/common/discovery/v2.0/keys' }),
+    KEY_FILE_FOLDER: TEST_KEY_FOLDER,
     ...pickStorageSettings(process.env),
     ...overrides,
   };

@@ -1,0 +1,35 @@
+// Queue trigger on `dsr-work`: runs a request's discovery or fulfilment step. A malformed message goes to
+// the poison queue with its reason; a step that fails on its last delivery ends the request as `failed`.
+import type { QueueFunction } from '../shared/hosting/functionDefinition';
+import { dequeueCountOf, MAX_DEQUEUE_COUNT } from '../shared/hosting/queueFailures';
+import { validationDetails } from '../shared/http/errorResponse';
+import { dsrWorkMessageSchema } from '../shared/requests/requestFulfilment';
+import { QUEUE_CONNECTION, QUEUES } from '../shared/storage/names';
+
+export const dsrWork: QueueFunction = {
+  kind: 'queue',
+  name: 'dsrWork',
+  queueName: QUEUES.dsrWork,
+  connection: QUEUE_CONNECTION,
+  async handle(services, message, context) {
+    const parsed = dsrWorkMessageSchema.safeParse(message);
+    if (!parsed.success) {
+      await services.poison.put(
+        QUEUES.dsrWork,
+        message,
+        'The message does not match the schema.',
+        context,
+        validationDetails(parsed.error),
+      );
+      return;
+    }
+    try {
+      await services.fulfilment.run(parsed.data);
+    } catch (error) {
+      if (dequeueCountOf(context) >= MAX_DEQUEUE_COUNT) {
+        await services.fulfilment.fail(parsed.data, error instanceof Error ? error.message : String(error));
+      }
+      throw error; // redelivered, or moved to dsr-work-poison with this reason by the host adapter
+    }
+  },
+};

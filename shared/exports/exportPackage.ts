@@ -1,0 +1,542 @@
+// The package of an access or export request (SPEC §5): a ZIP streamed straight into Blob Storage, one JSON
+// file per category, the audit events, for access a readable report, and a manifest with per-file SHA-256.
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { finished } from 'node:stream/promises';
+
+import type { ContainerClient } from '@azure/storage-blob';
+import archiverModule, { type Archiver, type ZipOptions } from 'archiver';
+
+import type { AuditEvent } from '../audit/auditEvent';
+import type { PersonalDataRecord } from '../records/personalDataRecord';
+import type { DataSubjectRequest } from '../requests/dataSubjectRequest';
+import { redactOtherPeople, type SubjectIdentifiers } from './redaction';
+
+/** What the manifest says about the request. */
+export type PackageRequest = Pick<
+  DataSubjectRequest,
+  'id' | 'tenantId' | 'type' | 'regulation' | 'receivedAt' | 'subject'
+>;
+
+export interface PackageCategory {
+  category: string;
+  records: AsyncIterable<PersonalDataRecord>;
+}
+
+export interface ExportPackageInput {
+  container: ContainerClient;
+  blobName: string;
+  /** `access` adds `report.html`. */
+  kind: 'access' | 'export';
+  request: PackageRequest;
+  generatedAt: Date;
+  /** Whose identifiers stay; everyone else's are redacted (see redaction.ts). */
+  subject: SubjectIdentifiers;
+  /** Read once, in order; each category becomes `<category>.json`. */
+  categories: AsyncIterable<PackageCategory>;
+  auditEvents: AsyncIterable<AuditEvent>;
+  /** Blob metadata to store with the package (names must be valid C# identifiers). */
+  metadata?: Record<string, string>;
+}
+
+export interface PackageFile {
+  name: string;
+  /** Hex SHA-256 of the file's uncompressed bytes. */
+  sha256: string;
+  sizeBytes: number;
+  /** Records (or audit events) in the file; absent for the report and the manifest. */
+  records?: number;
+}
+
+export interface PackageManifest {
+  request: PackageRequest;
+  generatedAt: string;
+  files: PackageFile[];
+  /** Records per category, and `auditEvents`. */
+  counts: Record<string, number>;
+}
+
+export interface PackageResult {
+  blobName: string;
+  /** Hex SHA-256 of the whole ZIP as stored. */
+  sha256: string;
+  sizeBytes: number;
+  counts: Record<string, number>;
+  /** Every file of the ZIP in order: the manifest's files, then the manifest itself. */
+  files: PackageFile[];
+}
+
+// archiver 7's CommonJS export is a factory; @types/archiver 8 describes archiver 8's classes instead.
+const archiver = archiverModule as unknown as (format: 'zip', options: ZipOptions) => Archiver;
+
+/** A record as the package holds it: redacted, and marked when soft-deleted but not yet purged. */
+export type PackagedRecord = Omit<PersonalDataRecord, 'deletedAt'> & { deleted: boolean; deletedAt?: string };
+
+/**
+ * Blob metadata names of the package's integrity, so that a download link can be answered without reading
+ * the blob. A package blob without them is unfinished (the writer stopped between upload and metadata).
+ */
+export const PACKAGE_METADATA = { sha256: 'sha256', sizeBytes: 'sizebytes' } as const;
+
+export const MANIFEST_FILE = 'manifest.json';
+export const AUDIT_EVENTS_FILE = 'audit-events.json';
+export const REPORT_FILE = 'report.html';
+
+const UPLOAD_BUFFER_BYTES = 4 * 1024 * 1024;
+const UPLOAD_CONCURRENCY = 4;
+/** Text goes into the archive in chunks of about this size: zlib fed one small record at a time is ~15x slower. */
+const CHUNK_BYTES = 64 * 1024;
+const CATEGORY_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/** Category names that would collide with the package's own files or counts. */
+const RESERVED_NAMES = new Set(['audit-events', 'manifest', 'auditEvents']);
+
+/** The files written and the counts; the manifest's own entry apart, as it cannot list itself. */
+type WrittenContents = Pick<PackageManifest, 'files' | 'counts'> & { manifest: PackageFile };
+
+/** Writes the package to `container/blobName`; memory stays bounded whatever the number of records. */
+export async function writeExportPackage(input: ExportPackageInput): Promise<PackageResult> {
+  const blob = input.container.getBlockBlobClient(input.blobName);
+  const workDirectory =
+    input.kind === 'access' ? await mkdtemp(join(tmpdir(), 'export-package-')) : undefined;
+  const archive = archiver('zip', { zlib: { level: 6 } });
+  const zipped = new DigestStream();
+  archive.on('error', (error) => zipped.destroy(error));
+  // Warnings are about missing files on disk, which a package has none of: treat them as failures.
+  archive.on('warning', (error) => zipped.destroy(error));
+  archive.pipe(zipped);
+
+  // Whichever side fails first stops the other: the upload stops the writing, the writing destroys the
+  // upload's source, which makes uploadStream reject before it commits the block list (no partial blob).
+  const failure = new AbortController();
+  const upload = blob.uploadStream(zipped, UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, {
+    blobHTTPHeaders: { blobContentType: 'application/zip' },
+    metadata: input.metadata ?? {},
+  });
+  upload.catch((error: unknown) => failure.abort(error));
+
+  let contents: WrittenContents;
+  try {
+    contents = await writeContents(archive, input, failure.signal, workDirectory);
+    await untilAborted(archive.finalize(), failure.signal);
+    await upload;
+  } catch (error) {
+    // When the upload failed first, its error says more than the AbortError it caused here.
+    const reason: unknown = failure.signal.aborted ? failure.signal.reason : error;
+    failure.abort(reason);
+    zipped.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+    archive.destroy();
+    await upload.catch(() => undefined);
+    throw reason;
+  } finally {
+    if (workDirectory) await rm(workDirectory, { recursive: true, force: true });
+  }
+
+  const sha256 = zipped.digest();
+  const sizeBytes = zipped.sizeBytes;
+  await blob.setMetadata({
+    ...input.metadata,
+    [PACKAGE_METADATA.sha256]: sha256,
+    [PACKAGE_METADATA.sizeBytes]: String(sizeBytes),
+  });
+  return {
+    blobName: input.blobName,
+    sha256,
+    sizeBytes,
+    counts: contents.counts,
+    files: [...contents.files, contents.manifest],
+  };
+}
+
+/** The integrity a package blob carries in its metadata; undefined while the package is unfinished. */
+export function packageIntegrity(
+  metadata: Record<string, string> | undefined,
+): { sha256: string; sizeBytes: number } | undefined {
+  const sha256 = metadata?.[PACKAGE_METADATA.sha256];
+  const sizeBytes = Number(metadata?.[PACKAGE_METADATA.sizeBytes]);
+  if (!sha256 || !Number.isSafeInteger(sizeBytes)) return undefined;
+  return { sha256, sizeBytes };
+}
+
+async function writeContents(
+  archive: Archiver,
+  input: ExportPackageInput,
+  signal: AbortSignal,
+  workDirectory: string | undefined,
+): Promise<WrittenContents> {
+  const open = (name: string) => new PackageEntry(name, archive, input.generatedAt, signal);
+  const report = workDirectory ? new ReportBody(join(workDirectory, 'report-body.html'), signal) : undefined;
+  try {
+    return await writeEntries(input, open, report);
+  } finally {
+    // Closed already unless something failed; an open file could not be removed on Windows.
+    report?.discard();
+  }
+}
+
+async function writeEntries(
+  input: ExportPackageInput,
+  open: (name: string) => PackageEntry,
+  report: ReportBody | undefined,
+): Promise<WrittenContents> {
+  const files: PackageFile[] = [];
+  const counts: Record<string, number> = {};
+  const deletedCounts: Record<string, number> = {};
+
+  for await (const { category, records } of input.categories) {
+    if (!CATEGORY_NAME.test(category) || RESERVED_NAMES.has(category) || Object.hasOwn(counts, category)) {
+      throw new Error(`Invalid or repeated category name for an export package: ${JSON.stringify(category)}`);
+    }
+    const entry = open(`${category}.json`);
+    await report?.startCategory(category);
+    let count = 0;
+    let deleted = 0;
+    await entry.write('[');
+    for await (const record of records) {
+      const packaged = packageRecord(record, input.subject);
+      await entry.write(`${count === 0 ? '\n' : ',\n'}${JSON.stringify(packaged)}`);
+      await report?.record(packaged, count === 0);
+      count++;
+      if (packaged.deleted) deleted++;
+    }
+    await entry.write(count === 0 ? ']\n' : '\n]\n');
+    await report?.endCategory(count);
+    counts[category] = count;
+    deletedCounts[category] = deleted;
+    files.push(await entry.close(count));
+  }
+
+  const audit = open(AUDIT_EVENTS_FILE);
+  let auditCount = 0;
+  await audit.write('[');
+  await report?.startAuditEvents();
+  for await (const event of input.auditEvents) {
+    const redacted = redactAuditEvent(event, input.subject);
+    await audit.write(`${auditCount === 0 ? '\n' : ',\n'}${JSON.stringify(redacted)}`);
+    await report?.auditEvent(redacted, auditCount === 0);
+    auditCount++;
+  }
+  await audit.write(auditCount === 0 ? ']\n' : '\n]\n');
+  await report?.endAuditEvents(auditCount);
+  counts.auditEvents = auditCount;
+  files.push(await audit.close(auditCount));
+
+  if (report) {
+    await report.close();
+    const entry = open(REPORT_FILE);
+    await entry.write(reportHead(input, counts, deletedCounts));
+    // The tables were kept on local disk while the records streamed by, so the report never sits in memory.
+    for await (const chunk of createReadStream(report.path)) await entry.writeBytes(chunk as Buffer);
+    await entry.write(REPORT_TAIL);
+    files.push(await entry.close());
+  }
+
+  const manifest: PackageManifest = {
+    request: {
+      id: input.request.id,
+      tenantId: input.request.tenantId,
+      type: input.request.type,
+      regulation: input.request.regulation,
+      receivedAt: input.request.receivedAt,
+      subject: input.request.subject,
+    },
+    generatedAt: input.generatedAt.toISOString(),
+    files,
+    counts,
+  };
+  // Last, so that it can list every other file with its hash.
+  const manifestEntry = open(MANIFEST_FILE);
+  await manifestEntry.write(`${JSON.stringify(manifest, null, 2)}\n`);
+  return { files, counts, manifest: await manifestEntry.close() };
+}
+
+function packageRecord(record: PersonalDataRecord, subject: SubjectIdentifiers): PackagedRecord {
+  const { deletedAt, ...held } = record;
+  const { category, recordId, occurredAt, ...rest } = held;
+  const packaged: PackagedRecord = {
+    category,
+    recordId,
+    occurredAt,
+    deleted: deletedAt !== undefined,
+    ...(deletedAt !== undefined ? { deletedAt } : {}),
+    ...rest,
+  };
+  // The record's own subject identifiers are the subject's too (discovery matched it by one of them).
+  const own = 'pseudonymous' in record.subject ? [subject] : [subject, record.subject];
+  return redactOtherPeople(packaged, own) as PackagedRecord;
+}
+
+function redactAuditEvent(event: AuditEvent, subject: SubjectIdentifiers): AuditEvent {
+  const redacted = redactOtherPeople(event, subject) as AuditEvent;
+  // Apps and the service itself are not people: their ids say who acted and stay.
+  if (event.actor.type === 'app' || event.actor.type === 'system') redacted.actor = event.actor;
+  return redacted;
+}
+
+/** Text batched into chunks of about CHUNK_BYTES before it is pushed on. */
+abstract class BatchedWriter {
+  private parts: string[] = [];
+  private pending = 0;
+
+  constructor(protected readonly signal: AbortSignal) {}
+
+  async write(text: string): Promise<void> {
+    this.parts.push(text);
+    this.pending += text.length;
+    if (this.pending >= CHUNK_BYTES) await this.flush();
+  }
+
+  async writeBytes(bytes: Buffer): Promise<void> {
+    await this.flush();
+    await this.push(bytes);
+  }
+
+  protected async flush(): Promise<void> {
+    if (this.parts.length === 0) return;
+    const bytes = Buffer.from(this.parts.join(''), 'utf8');
+    this.parts = [];
+    this.pending = 0;
+    await this.push(bytes);
+  }
+
+  protected abstract push(bytes: Buffer): Promise<void>;
+}
+
+/** One file of the ZIP: hashed and counted as its bytes go into the archive, with backpressure. */
+class PackageEntry extends BatchedWriter {
+  private readonly stream = new PassThrough();
+  private readonly hash = createHash('sha256');
+  private sizeBytes = 0;
+
+  constructor(
+    private readonly name: string,
+    archive: Archiver,
+    date: Date,
+    signal: AbortSignal,
+  ) {
+    super(signal);
+    // The archive takes its entries in order; this one is read once the previous entries have ended.
+    archive.append(this.stream, { name, date });
+  }
+
+  async close(records?: number): Promise<PackageFile> {
+    await this.flush();
+    this.stream.end();
+    return {
+      name: this.name,
+      sha256: this.hash.digest('hex'),
+      sizeBytes: this.sizeBytes,
+      ...(records !== undefined ? { records } : {}),
+    };
+  }
+
+  protected async push(bytes: Buffer): Promise<void> {
+    this.signal.throwIfAborted();
+    this.hash.update(bytes);
+    this.sizeBytes += bytes.length;
+    if (!this.stream.write(bytes)) await once(this.stream, 'drain', { signal: this.signal });
+  }
+}
+
+/** The stream the upload reads: passes the ZIP bytes on and hashes and counts them. */
+class DigestStream extends Transform {
+  sizeBytes = 0;
+  private readonly hash = createHash('sha256');
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.sizeBytes += chunk.length;
+    callback(null, chunk);
+  }
+
+  /** Only once the stream has ended. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    }),
+  ]);
+}
+
+// ---- report.html --------------------------------------------------------------------------------------
+
+/**
+ * The body of `report.html` (the tables), written to a private temporary file while the records stream
+ * into their JSON files; the report entry is put together from it at the end.
+ */
+class ReportBody extends BatchedWriter {
+  private readonly file: WriteStream;
+
+  constructor(
+    readonly path: string,
+    signal: AbortSignal,
+  ) {
+    super(signal);
+    this.file = createWriteStream(path, { mode: 0o600 });
+    // A failing disk surfaces at the next write or at close.
+    this.file.on('error', () => undefined);
+  }
+
+  async startCategory(category: string): Promise<void> {
+    await this.write(`<section>\n<h2>${escapeHtml(category)}</h2>\n`);
+  }
+
+  async record(record: PackagedRecord, first: boolean): Promise<void> {
+    if (first) {
+      await this.write(
+        '<table>\n<thead><tr><th>Record</th><th>Occurred</th><th>Deleted</th><th>Device</th><th>Data</th></tr></thead>\n<tbody>\n',
+      );
+    }
+    await this.write(
+      `<tr><td>${escapeHtml(record.recordId)}</td><td>${escapeHtml(record.occurredAt)}</td>` +
+        `<td>${record.deleted ? `deleted ${escapeHtml(record.deletedAt ?? '')}` : ''}</td>` +
+        `<td>${escapeHtml(record.deviceName ?? '')}</td><td>${fieldList(record.data)}</td></tr>\n`,
+    );
+  }
+
+  async endCategory(count: number): Promise<void> {
+    await this.write(count === 0 ? '<p>No records.</p>\n</section>\n' : '</tbody>\n</table>\n</section>\n');
+  }
+
+  async startAuditEvents(): Promise<void> {
+    await this.write('<section>\n<h2>Audit events</h2>\n');
+  }
+
+  async auditEvent(event: AuditEvent, first: boolean): Promise<void> {
+    if (first) {
+      await this.write(
+        '<table>\n<thead><tr><th>Time</th><th>Action</th><th>Actor</th><th>Target</th><th>Outcome</th><th>Details</th></tr></thead>\n<tbody>\n',
+      );
+    }
+    const actor = `${event.actor.type} ${event.actor.upn ?? event.actor.id}`;
+    await this.write(
+      `<tr><td>${escapeHtml(event.time)}</td><td>${escapeHtml(event.action)}</td><td>${escapeHtml(actor)}</td>` +
+        `<td>${escapeHtml(`${event.target.type} ${event.target.id}`)}</td><td>${escapeHtml(event.outcome)}</td>` +
+        `<td>${fieldList(event.details)}</td></tr>\n`,
+    );
+  }
+
+  async endAuditEvents(count: number): Promise<void> {
+    await this.endCategory(count);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.file.end();
+    await finished(this.file);
+  }
+
+  discard(): void {
+    this.file.destroy();
+  }
+
+  protected async push(bytes: Buffer): Promise<void> {
+    this.signal.throwIfAborted();
+    if (this.file.errored) throw this.file.errored;
+    if (!this.file.write(bytes)) await once(this.file, 'drain', { signal: this.signal });
+  }
+}
+
+function reportHead(
+  input: ExportPackageInput,
+  counts: Record<string, number>,
+  deletedCounts: Record<string, number>,
+): string {
+  const { request } = input;
+  const subject = [request.subject.upn, request.subject.email, request.subject.objectId]
+    .filter((identifier): identifier is string => identifier !== undefined)
+    .map(escapeHtml)
+    .join('<br>');
+  const details: [string, string][] = [
+    ['Request', escapeHtml(request.id)],
+    ['Type', escapeHtml(request.type)],
+    ['Regulation', escapeHtml(request.regulation)],
+    ['Received', escapeHtml(request.receivedAt)],
+    ['Generated', escapeHtml(input.generatedAt.toISOString())],
+    ['Data subject', subject],
+  ];
+  const summary = Object.entries(counts)
+    .map(([category, count]) => {
+      const name = category === 'auditEvents' ? 'Audit events' : category;
+      const deleted = deletedCounts[category] ? ` (${deletedCounts[category]} deleted, not yet purged)` : '';
+      return `<tr><td>${escapeHtml(name)}</td><td>${count}${deleted}</td></tr>`;
+    })
+    .join('\n');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>Personal data report</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+dl { margin: 0; display: grid; grid-template-columns: auto 1fr; gap: 0 0.75rem; }
+dt { font-weight: 600; }
+dd { margin: 0; overflow-wrap: anywhere; }
+</style>
+</head>
+<body>
+<h1>Personal data report</h1>
+<p>The personal data held about you, as of the time this report was generated. Identifiers of other people
+have been replaced by [redacted]. The machine-readable files in this package hold the same data.</p>
+<table>
+${details.map(([name, value]) => `<tr><th>${name}</th><td>${value}</td></tr>`).join('\n')}
+</table>
+<h2>Summary</h2>
+<table>
+<thead><tr><th>Category</th><th>Records</th></tr></thead>
+<tbody>
+${summary}
+</tbody>
+</table>
+`;
+}
+
+const REPORT_TAIL = '</body>\n</html>\n';
+
+/** A record's data as `path: value` pairs, so that nested data reads without knowing its shape. */
+function fieldList(data: Record<string, unknown>): string {
+  const fields: [string, string][] = [];
+  flatten(data, '', fields);
+  if (fields.length === 0) return '';
+  return `<dl>${fields.map(([path, value]) => `<dt>${escapeHtml(path)}</dt><dd>${escapeHtml(value)}</dd>`).join('')}</dl>`;
+}
+
+function flatten(value: unknown, path: string, into: [string, string][]): void {
+  if (Array.isArray(value)) {
+    if (value.length === 0) into.push([path, '[]']);
+    value.forEach((item, index) => flatten(item, `${path}[${index}]`, into));
+  } else if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value);
+    if (entries.length === 0 && path) into.push([path, '{}']);
+    for (const [key, item] of entries) flatten(item, path ? `${path}.${key}` : key, into);
+  } else {
+    into.push([path, value === undefined ? '' : String(value)]);
+  }
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] ?? character);
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};

@@ -1,0 +1,505 @@
+// Personal data records in Table storage, encrypted per data subject. Layout (tenant's geography account):
+// - `records`: PartitionKey `${tenantId}_${subjectKey}`, RowKey `${category}_${recordKey}`; each row holds the
+//   record sealed with the subject's data key (AES-256-GCM), plus category, occurredAt, deletedAt and the
+//   device's HMAC in clear for queries. Row `~key` holds the subject's wrapped data key (crypto/subjectKeys).
+// - `recordLookup`: identifier → subject (`_i`), record id → subject (`_r`), device → records (`_d`), all
+//   keyed by per-tenant HMACs, so no key names anyone and finding one subject costs requests in proportion
+//   to that subject's records, not to the tenant's size.
+import {
+  odata,
+  RestError,
+  type TableClient,
+  type TableEntityResult,
+  type TransactionAction,
+} from '@azure/data-tables';
+
+import { open, seal } from '../crypto/sealedBox';
+import type { SubjectKeyStore } from '../crypto/subjectKeys';
+import { hmacWith, type Pseudonymizer } from '../crypto/pseudonymizer';
+import type { DataSubject, RecordCategory } from '../requests/dataSubjectRequest';
+import { RECORD_CATEGORIES } from '../requests/dataSubjectRequest';
+import type { TenantScope } from '../residency/tenantDirectory';
+import { TABLES } from '../storage/names';
+import type { PersonalDataRecord, PseudonymousSubject } from './personalDataRecord';
+import { lookupKeys, recordRowKey, recordsPartition, rowKeyRange } from './recordKeys';
+
+/** Identifier kinds in the order that picks a new subject's key: the most stable first. */
+const IDENTIFIER_KINDS = ['objectId', 'upn', 'email'] as const;
+const BATCH_LIMIT = 100;
+const CACHE_LIMIT = 50_000;
+
+interface RecordEntity {
+  partitionKey: string;
+  rowKey: string;
+  category: string;
+  occurredAt: string;
+  deletedAt?: string;
+  deviceKey?: string;
+  sealed: string;
+}
+
+interface RecordLookupEntity {
+  partitionKey: string;
+  rowKey: string;
+  subjectKey?: string;
+  /** A delete that came before its record: the record, when it arrives, is stored as deleted. */
+  tombstoneDeletedAt?: string;
+}
+
+/** What is sealed: everything that could name someone. */
+interface SealedContent {
+  recordId: string;
+  subject: DataSubject | PseudonymousSubject;
+  deviceName?: string;
+  data: Record<string, unknown>;
+}
+
+export interface UpsertInput {
+  category: RecordCategory;
+  recordId: string;
+  subject: DataSubject;
+  occurredAt: string;
+  data: Record<string, unknown>;
+  deviceName?: string;
+}
+
+export type CategoryCounts = Partial<Record<RecordCategory, number>>;
+
+export class RecordStore {
+  /** tenant|identifier HMAC → subject key, for identifiers whose lookup rows are known to be written. */
+  private readonly knownIdentifiers = new Map<string, string>();
+
+  constructor(
+    private readonly subjectKeys: SubjectKeyStore,
+    private readonly pseudonymizer: Pseudonymizer,
+  ) {}
+
+  private records(tenant: TenantScope): Promise<TableClient> {
+    return tenant.account.table(TABLES.records);
+  }
+
+  private lookups(tenant: TenantScope): Promise<TableClient> {
+    return tenant.account.table(TABLES.recordLookup);
+  }
+
+  /** HMACs of a subject's identifiers, most stable first. */
+  async identifierKeys(tenant: TenantScope, subject: DataSubject): Promise<string[]> {
+    const key = await this.pseudonymizer.keyFor(tenant);
+    return IDENTIFIER_KINDS.filter((kind) => subject[kind] !== undefined).map((kind) =>
+      hmacWith(key, kind, subject[kind]!),
+    );
+  }
+
+  /** Every subject key any of these identifiers has been seen with (one small query per identifier). */
+  async findSubjects(tenant: TenantScope, subject: DataSubject): Promise<string[]> {
+    const table = await this.lookups(tenant);
+    const found = new Set<string>();
+    for (const idKey of await this.identifierKeys(tenant, subject)) {
+      const { partitionKey, prefix } = lookupKeys.identifier(tenant.tenantId, idKey);
+      for await (const row of table.listEntities<RecordLookupEntity>({
+        queryOptions: { filter: rowKeyRange(partitionKey, prefix), select: ['subjectKey'] },
+      })) {
+        if (row.subjectKey) found.add(row.subjectKey);
+      }
+    }
+    return [...found];
+  }
+
+  /** The subject key a new record goes under; links every identifier of the event to it. */
+  private async subjectForWrite(tenant: TenantScope, subject: DataSubject): Promise<string> {
+    const idKeys = await this.identifierKeys(tenant, subject);
+    const cached = idKeys.map((idKey) => this.knownIdentifiers.get(`${tenant.tenantId}|${idKey}`));
+    let subjectKey = cached.find((k) => k !== undefined);
+    if (!subjectKey || cached.some((k) => k === undefined)) {
+      // An identifier seen before keeps its subject; a subject never seen is keyed by its first identifier,
+      // so concurrent first events of the same person agree without coordination.
+      subjectKey = (await this.findSubjects(tenant, subject))[0] ?? idKeys[0]!;
+      const table = await this.lookups(tenant);
+      for (const idKey of idKeys) {
+        const { partitionKey, prefix } = lookupKeys.identifier(tenant.tenantId, idKey);
+        await table.upsertEntity({ partitionKey, rowKey: `${prefix}${subjectKey}`, subjectKey }, 'Replace');
+        remember(this.knownIdentifiers, `${tenant.tenantId}|${idKey}`, subjectKey);
+      }
+    }
+    return subjectKey;
+  }
+
+  /** Stores or replaces a record; an older occurrence than the stored one changes nothing. */
+  async upsert(tenant: TenantScope, input: UpsertInput): Promise<'stored' | 'stale'> {
+    const subjectKey = await this.subjectForWrite(tenant, input.subject);
+    const pseudonymKey = await this.pseudonymizer.keyFor(tenant);
+    const recordKey = hmacWith(pseudonymKey, 'record', `${input.category}:${input.recordId}`);
+    const deviceKey = input.deviceName ? hmacWith(pseudonymKey, 'device', input.deviceName) : undefined;
+    const lookups = await this.lookups(tenant);
+    const recordLookup = lookupKeys.record(tenant.tenantId, recordKey);
+    const previous = await getOrUndefined<RecordLookupEntity>(
+      lookups,
+      recordLookup.partitionKey,
+      recordLookup.rowKey,
+    );
+
+    const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+    const rowKey = recordRowKey(input.category, recordKey);
+    if (previous?.subjectKey && previous.subjectKey !== subjectKey) {
+      // The record now belongs to someone else: it leaves the previous subject's partition.
+      await deleteIgnoringMissing(
+        await this.records(tenant),
+        recordsPartition(tenant.tenantId, previous.subjectKey),
+        rowKey,
+      );
+    }
+
+    const content: SealedContent = {
+      recordId: input.recordId,
+      subject:
+        input.category === 'systemLog' ? this.pseudonymous(pseudonymKey, input.subject) : input.subject,
+      ...(input.deviceName ? { deviceName: input.deviceName } : {}),
+      data: input.data,
+    };
+    const dataKey = await this.subjectKeys.getOrCreate(tenant, subjectKey);
+    const tombstone = previous?.tombstoneDeletedAt;
+    const entity: RecordEntity = {
+      partitionKey,
+      rowKey,
+      category: input.category,
+      occurredAt: input.occurredAt,
+      ...(tombstone && tombstone >= input.occurredAt ? { deletedAt: tombstone } : {}),
+      ...(deviceKey ? { deviceKey } : {}),
+      sealed: seal(dataKey, JSON.stringify(content), `${partitionKey}|${rowKey}`),
+    };
+    const records = await this.records(tenant);
+    const outcome = await writeIfNewer(records, entity);
+
+    if (previous?.subjectKey !== subjectKey || previous.tombstoneDeletedAt) {
+      await lookups.upsertEntity({ ...recordLookup, subjectKey }, 'Replace');
+    }
+    if (deviceKey) {
+      const device = lookupKeys.device(tenant.tenantId, deviceKey, subjectKey, rowKey);
+      await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
+    }
+    return outcome;
+  }
+
+  /** Soft-deletes one record; a delete for a record not seen yet leaves a tombstone for it. */
+  async softDeleteRecord(
+    tenant: TenantScope,
+    category: RecordCategory,
+    recordId: string,
+    deletedAt: string,
+  ): Promise<'deleted' | 'unchanged' | 'tombstoned'> {
+    const recordKey = await this.pseudonymizer.hmac(tenant, 'record', `${category}:${recordId}`);
+    const lookups = await this.lookups(tenant);
+    const recordLookup = lookupKeys.record(tenant.tenantId, recordKey);
+    const found = await getOrUndefined<RecordLookupEntity>(
+      lookups,
+      recordLookup.partitionKey,
+      recordLookup.rowKey,
+    );
+    if (!found?.subjectKey) {
+      if (!found?.tombstoneDeletedAt || found.tombstoneDeletedAt < deletedAt) {
+        await lookups.upsertEntity({ ...recordLookup, tombstoneDeletedAt: deletedAt }, 'Replace');
+      }
+      return 'tombstoned';
+    }
+    const records = await this.records(tenant);
+    const key = {
+      partitionKey: recordsPartition(tenant.tenantId, found.subjectKey),
+      rowKey: recordRowKey(category, recordKey),
+    };
+    const row = await getOrUndefined<RecordEntity>(records, key.partitionKey, key.rowKey);
+    if (!row || !shouldDelete(row, deletedAt)) return 'unchanged';
+    try {
+      await records.updateEntity({ ...key, deletedAt }, 'Merge', { etag: row.etag });
+    } catch (error) {
+      if (error instanceof RestError && (error.statusCode === 412 || error.statusCode === 404)) {
+        return this.softDeleteRecord(tenant, category, recordId, deletedAt);
+      }
+      throw error;
+    }
+    return 'deleted';
+  }
+
+  /** Active deletion of a subject: every live record of theirs soft-deleted. */
+  async softDeleteSubject(tenant: TenantScope, subject: DataSubject, deletedAt: string): Promise<number> {
+    let count = 0;
+    for (const subjectKey of await this.findSubjects(tenant, subject)) {
+      const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+      const records = await this.records(tenant);
+      const rows: RecordEntity[] = [];
+      for await (const row of records.listEntities<RecordEntity>({
+        queryOptions: {
+          filter: odata`PartitionKey eq ${partitionKey} and RowKey lt '~'`,
+          select: ['RowKey', 'occurredAt', 'deletedAt'],
+        },
+      })) {
+        if (shouldDelete(row, deletedAt)) rows.push(row);
+      }
+      count += await submitInBatches(
+        records,
+        rows.map((row): TransactionAction => [
+          'update',
+          { partitionKey, rowKey: row.rowKey, deletedAt },
+          'Merge',
+        ]),
+      );
+    }
+    return count;
+  }
+
+  /** A retired device: every live record reported with its name soft-deleted. */
+  async softDeleteDevice(tenant: TenantScope, deviceName: string, deletedAt: string): Promise<number> {
+    const deviceKey = await this.pseudonymizer.hmac(tenant, 'device', deviceName);
+    const lookups = await this.lookups(tenant);
+    const records = await this.records(tenant);
+    const byPartition = new Map<string, TransactionAction[]>();
+    const { partitionKey: devicePartition } = lookupKeys.device(tenant.tenantId, deviceKey, '', '');
+    for await (const row of lookups.listEntities<RecordLookupEntity>({
+      queryOptions: { filter: odata`PartitionKey eq ${devicePartition}` },
+    })) {
+      if (!row.subjectKey) continue;
+      const partitionKey = recordsPartition(tenant.tenantId, row.subjectKey);
+      const rowKey = row.rowKey.slice(row.subjectKey.length + 1);
+      const record = await getOrUndefined<RecordEntity>(records, partitionKey, rowKey);
+      if (!record || record.deviceKey !== deviceKey || !shouldDelete(record, deletedAt)) continue;
+      const actions = byPartition.get(partitionKey) ?? [];
+      actions.push(['update', { partitionKey, rowKey, deletedAt }, 'Merge']);
+      byPartition.set(partitionKey, actions);
+    }
+    let count = 0;
+    for (const actions of byPartition.values()) count += await submitInBatches(records, actions);
+    return count;
+  }
+
+  /** Records per category of these subjects, soft-deleted ones included (they are still held). */
+  async countByCategory(tenant: TenantScope, subjectKeys: readonly string[]): Promise<CategoryCounts> {
+    const counts: CategoryCounts = {};
+    const records = await this.records(tenant);
+    for (const subjectKey of subjectKeys) {
+      const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+      for await (const row of records.listEntities<RecordEntity>({
+        queryOptions: {
+          filter: odata`PartitionKey eq ${partitionKey} and RowKey lt '~'`,
+          select: ['category'],
+        },
+      })) {
+        const category = row.category as RecordCategory;
+        counts[category] = (counts[category] ?? 0) + 1;
+      }
+    }
+    return counts;
+  }
+
+  /** The decrypted records of one category of a subject; none once the subject's key is destroyed. */
+  async *list(
+    tenant: TenantScope,
+    subjectKey: string,
+    category: RecordCategory,
+  ): AsyncGenerator<PersonalDataRecord> {
+    const dataKey = await this.subjectKeys.find(tenant, subjectKey);
+    if (!dataKey) return;
+    const records = await this.records(tenant);
+    const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+    for await (const row of records.listEntities<RecordEntity>({
+      queryOptions: { filter: rowKeyRange(partitionKey, `${category}_`) },
+    })) {
+      yield toRecord(row, dataKey);
+    }
+  }
+
+  /** Changes fields of one stored record (rectification), re-sealed with the subject's key. */
+  async rewrite(
+    tenant: TenantScope,
+    subjectKey: string,
+    category: RecordCategory,
+    select: (record: PersonalDataRecord) => boolean,
+    change: (data: Record<string, unknown>) => Record<string, unknown>,
+  ): Promise<number> {
+    const dataKey = await this.subjectKeys.find(tenant, subjectKey);
+    if (!dataKey) return 0;
+    const records = await this.records(tenant);
+    const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+    let changed = 0;
+    for await (const row of records.listEntities<RecordEntity>({
+      queryOptions: { filter: rowKeyRange(partitionKey, `${category}_`) },
+    })) {
+      const record = toRecord(row, dataKey);
+      if (!select(record) || record.deletedAt) continue;
+      const content: SealedContent = {
+        recordId: record.recordId,
+        subject: record.subject,
+        ...(record.deviceName ? { deviceName: record.deviceName } : {}),
+        data: change(record.data),
+      };
+      await records.updateEntity(
+        {
+          partitionKey,
+          rowKey: row.rowKey,
+          sealed: seal(dataKey, JSON.stringify(content), `${partitionKey}|${row.rowKey}`),
+        },
+        'Merge',
+        { etag: row.etag },
+      );
+      changed++;
+    }
+    return changed;
+  }
+
+  /**
+   * Erases a subject: destroys the data key first (every copy anywhere becomes unreadable at once), then
+   * deletes the record rows and every lookup that points at them. Safe to run again after a crash.
+   */
+  async eraseSubject(
+    tenant: TenantScope,
+    subjectKey: string,
+    identifierKeys: readonly string[],
+  ): Promise<number> {
+    await this.subjectKeys.destroy(tenant, subjectKey);
+    const records = await this.records(tenant);
+    const lookups = await this.lookups(tenant);
+    const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+    const rows: RecordEntity[] = [];
+    for await (const row of records.listEntities<RecordEntity>({
+      queryOptions: {
+        filter: odata`PartitionKey eq ${partitionKey} and RowKey lt '~'`,
+        select: ['RowKey', 'deviceKey'],
+      },
+    })) {
+      rows.push(row);
+    }
+    const lookupDeletes = new Map<string, TransactionAction[]>();
+    const addLookup = (key: { partitionKey: string; rowKey: string }) => {
+      const actions = lookupDeletes.get(key.partitionKey) ?? [];
+      actions.push(['delete', key]);
+      lookupDeletes.set(key.partitionKey, actions);
+    };
+    for (const row of rows) {
+      const recordKey = row.rowKey.slice(row.rowKey.indexOf('_') + 1);
+      addLookup(lookupKeys.record(tenant.tenantId, recordKey));
+      if (row.deviceKey) addLookup(lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, row.rowKey));
+    }
+    for (const idKey of identifierKeys) {
+      const { partitionKey: idPartition, prefix } = lookupKeys.identifier(tenant.tenantId, idKey);
+      addLookup({ partitionKey: idPartition, rowKey: `${prefix}${subjectKey}` });
+    }
+    for (const key of this.knownIdentifiers.keys()) {
+      if (this.knownIdentifiers.get(key) === subjectKey) this.knownIdentifiers.delete(key);
+    }
+    for (const actions of lookupDeletes.values()) await submitInBatches(lookups, actions);
+    return submitInBatches(
+      records,
+      rows.map((row): TransactionAction => ['delete', { partitionKey, rowKey: row.rowKey }]),
+    );
+  }
+
+  private pseudonymous(key: Buffer, subject: DataSubject): PseudonymousSubject {
+    const result: PseudonymousSubject = { pseudonymous: true };
+    for (const kind of IDENTIFIER_KINDS) {
+      const value = subject[kind];
+      if (value !== undefined) result[kind] = hmacWith(key, kind, value);
+    }
+    return result;
+  }
+}
+
+export const ALL_CATEGORIES = RECORD_CATEGORIES;
+
+const shouldDelete = (row: Pick<RecordEntity, 'occurredAt' | 'deletedAt'>, deletedAt: string) =>
+  row.occurredAt <= deletedAt && (row.deletedAt === undefined || row.deletedAt > deletedAt);
+
+function toRecord(row: TableEntityResult<RecordEntity>, dataKey: Buffer): PersonalDataRecord {
+  const content = JSON.parse(
+    open(dataKey, row.sealed, `${row.partitionKey}|${row.rowKey}`).toString('utf8'),
+  ) as SealedContent;
+  return {
+    category: row.category as RecordCategory,
+    recordId: content.recordId,
+    occurredAt: row.occurredAt,
+    ...(row.deletedAt ? { deletedAt: row.deletedAt } : {}),
+    ...(content.deviceName ? { deviceName: content.deviceName } : {}),
+    subject: content.subject,
+    data: content.data,
+  };
+}
+
+/** Creates the record, or replaces it when the stored one is not newer; retried on a concurrent change. */
+async function writeIfNewer(table: TableClient, entity: RecordEntity): Promise<'stored' | 'stale'> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await table.createEntity(entity);
+      return 'stored';
+    } catch (error) {
+      if (!(error instanceof RestError && error.statusCode === 409)) throw error;
+    }
+    const stored = await getOrUndefined<RecordEntity>(table, entity.partitionKey, entity.rowKey);
+    if (!stored) continue;
+    if (stored.occurredAt > entity.occurredAt) return 'stale';
+    const deletedAt =
+      stored.deletedAt && stored.deletedAt >= entity.occurredAt ? stored.deletedAt : entity.deletedAt;
+    const { deletedAt: _ignored, ...rest } = entity;
+    try {
+      await table.updateEntity({ ...rest, ...(deletedAt ? { deletedAt } : {}) }, 'Replace', {
+        etag: stored.etag,
+      });
+      return 'stored';
+    } catch (error) {
+      if (!(error instanceof RestError && (error.statusCode === 412 || error.statusCode === 404)))
+        throw error;
+    }
+  }
+  throw new Error('The record kept changing concurrently.');
+}
+
+async function getOrUndefined<T extends object>(table: TableClient, partitionKey: string, rowKey: string) {
+  try {
+    return await table.getEntity<T>(partitionKey, rowKey);
+  } catch (error) {
+    if (error instanceof RestError && error.statusCode === 404) return undefined;
+    throw error;
+  }
+}
+
+async function deleteIgnoringMissing(
+  table: TableClient,
+  partitionKey: string,
+  rowKey: string,
+): Promise<void> {
+  try {
+    await table.deleteEntity(partitionKey, rowKey);
+  } catch (error) {
+    if (!(error instanceof RestError && error.statusCode === 404)) throw error;
+  }
+}
+
+/**
+ * Entity-group transactions of up to 100 actions of one partition. A batch that fails because a row is
+ * already gone (a re-run after a crash) is redone one action at a time, skipping what is missing.
+ */
+export async function submitInBatches(table: TableClient, actions: TransactionAction[]): Promise<number> {
+  let done = 0;
+  for (let i = 0; i < actions.length; i += BATCH_LIMIT) {
+    const batch = actions.slice(i, i + BATCH_LIMIT);
+    try {
+      await table.submitTransaction(batch);
+      done += batch.length;
+    } catch (error) {
+      if (!(error instanceof RestError && error.statusCode === 404)) throw error;
+      for (const action of batch) {
+        const [kind, entity] = action;
+        try {
+          if (kind === 'delete') await table.deleteEntity(entity.partitionKey!, entity.rowKey!);
+          else if (kind === 'update')
+            await table.updateEntity(entity as { partitionKey: string; rowKey: string }, 'Merge');
+          done++;
+        } catch (inner) {
+          if (!(inner instanceof RestError && inner.statusCode === 404)) throw inner;
+        }
+      }
+    }
+  }
+  return done;
+}
+
+function remember(map: Map<string, string>, key: string, value: string) {
+  if (map.size >= CACHE_LIMIT) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
