@@ -1,5 +1,6 @@
 // Queue trigger on `dsr-work`: runs a request's discovery or fulfilment step. A malformed message goes to
 // the poison queue with its reason; a step that fails on its last delivery ends the request as `failed`.
+import { DomainError } from '../shared/errors';
 import type { QueueFunction } from '../shared/hosting/functionDefinition';
 import { dequeueCountOf, MAX_DEQUEUE_COUNT } from '../shared/hosting/queueFailures';
 import { validationDetails } from '../shared/http/errorResponse';
@@ -26,6 +27,11 @@ export const dsrWork: QueueFunction = {
     try {
       await services.fulfilment.run(parsed.data);
     } catch (error) {
+      // A request or tenant that does not exist will not exist on the next delivery either.
+      if (error instanceof DomainError && (error.code === 'NotFound' || error.code === 'TenantNotFound')) {
+        await services.poison.put(QUEUES.dsrWork, message, `${error.code}: ${error.message}`, context);
+        return;
+      }
       if (dequeueCountOf(context) >= MAX_DEQUEUE_COUNT) {
         await services.fulfilment.fail(parsed.data, error instanceof Error ? error.message : String(error));
       }

@@ -26,7 +26,10 @@ import { lookupKeys, recordRowKey, recordsPartition, rowKeyRange } from './recor
 /** Identifier kinds in the order that picks a new subject's key: the most stable first. */
 const IDENTIFIER_KINDS = ['objectId', 'upn', 'email'] as const;
 const BATCH_LIMIT = 100;
+/** Rows `~id_<identifier HMAC>` in a subject's partition list every identifier the subject was seen with. */
+const IDENTIFIER_ROW = '~id_';
 const CACHE_LIMIT = 50_000;
+const IDENTIFIER_CACHE_TTL_MS = 60_000;
 
 interface RecordEntity {
   partitionKey: string;
@@ -66,8 +69,12 @@ export interface UpsertInput {
 export type CategoryCounts = Partial<Record<RecordCategory, number>>;
 
 export class RecordStore {
-  /** tenant|identifier HMAC → subject key, for identifiers whose lookup rows are known to be written. */
-  private readonly knownIdentifiers = new Map<string, string>();
+  /**
+   * tenant|identifier HMAC → subject key, for identifiers whose lookup rows this instance wrote recently.
+   * Entries live as long as SubjectKeyStore caches keys (60 s), so an erasure on another instance is seen
+   * by ingestion here within the same minute.
+   */
+  private readonly knownIdentifiers = new Map<string, { subjectKey: string; at: number }>();
 
   constructor(
     private readonly subjectKeys: SubjectKeyStore,
@@ -108,17 +115,30 @@ export class RecordStore {
   /** The subject key a new record goes under; links every identifier of the event to it. */
   private async subjectForWrite(tenant: TenantScope, subject: DataSubject): Promise<string> {
     const idKeys = await this.identifierKeys(tenant, subject);
-    const cached = idKeys.map((idKey) => this.knownIdentifiers.get(`${tenant.tenantId}|${idKey}`));
+    const now = Date.now();
+    const cached = idKeys.map((idKey) => {
+      const known = this.knownIdentifiers.get(`${tenant.tenantId}|${idKey}`);
+      return known && now - known.at < IDENTIFIER_CACHE_TTL_MS ? known.subjectKey : undefined;
+    });
     let subjectKey = cached.find((k) => k !== undefined);
     if (!subjectKey || cached.some((k) => k === undefined)) {
       // An identifier seen before keeps its subject; a subject never seen is keyed by its first identifier,
       // so concurrent first events of the same person agree without coordination.
       subjectKey = (await this.findSubjects(tenant, subject))[0] ?? idKeys[0]!;
       const table = await this.lookups(tenant);
+      const records = await this.records(tenant);
       for (const idKey of idKeys) {
         const { partitionKey, prefix } = lookupKeys.identifier(tenant.tenantId, idKey);
         await table.upsertEntity({ partitionKey, rowKey: `${prefix}${subjectKey}`, subjectKey }, 'Replace');
-        remember(this.knownIdentifiers, `${tenant.tenantId}|${idKey}`, subjectKey);
+        // The subject's own list of its identifiers: an erasure requested by one identifier removes all.
+        await records.upsertEntity(
+          {
+            partitionKey: recordsPartition(tenant.tenantId, subjectKey),
+            rowKey: `${IDENTIFIER_ROW}${idKey}`,
+          },
+          'Replace',
+        );
+        remember(this.knownIdentifiers, `${tenant.tenantId}|${idKey}`, { subjectKey, at: now });
       }
     }
     return subjectKey;
@@ -377,18 +397,34 @@ export class RecordStore {
       addLookup(lookupKeys.record(tenant.tenantId, recordKey));
       if (row.deviceKey) addLookup(lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, row.rowKey));
     }
-    for (const idKey of identifierKeys) {
+    const identifierRows: string[] = [];
+    for await (const row of records.listEntities({
+      queryOptions: { filter: rowKeyRange(partitionKey, IDENTIFIER_ROW), select: ['RowKey'] },
+    })) {
+      identifierRows.push(row.rowKey!);
+    }
+    const allIdentifiers = new Set([
+      ...identifierKeys,
+      ...identifierRows.map((row) => row.slice(IDENTIFIER_ROW.length)),
+    ]);
+    for (const idKey of allIdentifiers) {
       const { partitionKey: idPartition, prefix } = lookupKeys.identifier(tenant.tenantId, idKey);
       addLookup({ partitionKey: idPartition, rowKey: `${prefix}${subjectKey}` });
     }
-    for (const key of this.knownIdentifiers.keys()) {
-      if (this.knownIdentifiers.get(key) === subjectKey) this.knownIdentifiers.delete(key);
+    for (const [key, known] of this.knownIdentifiers) {
+      if (known.subjectKey === subjectKey) this.knownIdentifiers.delete(key);
     }
     for (const actions of lookupDeletes.values()) await submitInBatches(lookups, actions);
-    return submitInBatches(
+    const erased = await submitInBatches(
       records,
       rows.map((row): TransactionAction => ['delete', { partitionKey, rowKey: row.rowKey }]),
     );
+    // The identifier list goes last, so a re-run after a crash still knows every lookup to remove.
+    await submitInBatches(
+      records,
+      identifierRows.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]),
+    );
+    return erased;
   }
 
   private pseudonymous(key: Buffer, subject: DataSubject): PseudonymousSubject {
@@ -499,7 +535,7 @@ export async function submitInBatches(table: TableClient, actions: TransactionAc
   return done;
 }
 
-function remember(map: Map<string, string>, key: string, value: string) {
+function remember<T>(map: Map<string, T>, key: string, value: T) {
   if (map.size >= CACHE_LIMIT) map.delete(map.keys().next().value!);
   map.set(key, value);
 }

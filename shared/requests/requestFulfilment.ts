@@ -80,7 +80,11 @@ export class RequestFulfilment {
   }
 
   private async discover(tenant: TenantScope, request: DataSubjectRequest): Promise<void> {
-    if (request.status === 'received') request = await this.change(tenant, request, 'startDiscovery');
+    if (request.status === 'received') {
+      // A concurrent delivery may have started it first: either way, continue from what is stored.
+      await this.settleRace(() => this.change(tenant, request, 'startDiscovery'));
+      request = await this.requests.load(tenant, request.id);
+    }
     if (request.status !== 'discovering') return;
     const subjectKeys = await this.records.findSubjects(tenant, request.subject);
     const counts: Record<string, number> = { ...(await this.records.countByCategory(tenant, subjectKeys)) };
