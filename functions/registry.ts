@@ -11,11 +11,16 @@ import { dsrWork } from './dsrWork';
 import { health } from './health';
 import { openApiFunction } from './openApi';
 import { personalDataEvents } from './personalDataEvents';
+import { requestDeadlines } from './requestDeadlines';
 import { restrictions } from './restrictions';
+import { retentionPurge } from './retentionPurge';
+import { retentionWork } from './retentionWork';
+import { retentionPolicy } from './retentionPolicy';
 
 export const functionRegistry: readonly FunctionDefinition[] = [
   health,
   openApiFunction(() => functionRegistry),
+  retentionPolicy,
   dsrRequests,
   dsrRequest,
   dsrApprove,
@@ -29,4 +34,7 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   auditVerification,
   personalDataEvents,
   dsrWork,
+  retentionPurge,
+  retentionWork,
+  requestDeadlines,
 ];

@@ -12,8 +12,11 @@ import { PoisonQueue } from './hosting/queueFailures';
 import { PersonalDataEventProcessor } from './records/personalDataEventProcessor';
 import { RecordStore } from './records/recordStore';
 import { TenantDirectory } from './residency/tenantDirectory';
+import { ExpiryIndex } from './retention/expiryIndex';
+import { RetentionPurge } from './retention/retentionPurge';
 import { IdempotencyStore } from './requests/idempotencyStore';
 import { PackageLinks } from './requests/packageLinks';
+import { RequestDeadlines } from './requests/requestDeadlines';
 import { RequestFulfilment } from './requests/requestFulfilment';
 import { RequestRepository } from './requests/requestRepository';
 import { DataSubjectRequestService } from './requests/requestService';
@@ -32,11 +35,13 @@ export interface Services {
   poison: PoisonQueue;
   workQueue: WorkQueue;
   requests: DataSubjectRequestService;
+  deadlines: RequestDeadlines;
   events: PersonalDataEventProcessor;
   records: RecordStore;
   restrictions: RestrictionStore;
   fulfilment: RequestFulfilment;
   downloads: PackageLinks;
+  retention: RetentionPurge;
 }
 
 export interface ServiceOptions {
@@ -51,8 +56,9 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   const directory = new TenantDirectory(storage, clock);
   const audit = new TableAuditLog(clock);
   const workQueue = new WorkQueue(storage.global);
+  const repository = new RequestRepository();
   const requests = new DataSubjectRequestService(
-    new RequestRepository(),
+    repository,
     new IdempotencyStore(clock),
     audit,
     workQueue,
@@ -60,7 +66,8 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   );
   const poison = new PoisonQueue(storage.global, clock);
   const keyProvider = options.keyProvider ?? createKeyProvider(config.keys);
-  const records = new RecordStore(new SubjectKeyStore(keyProvider), new Pseudonymizer(keyProvider));
+  const expiry = new ExpiryIndex();
+  const records = new RecordStore(new SubjectKeyStore(keyProvider), new Pseudonymizer(keyProvider), expiry);
   const restrictions = new RestrictionStore();
   return {
     config,
@@ -72,10 +79,12 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     poison,
     workQueue,
     requests,
+    deadlines: new RequestDeadlines(directory, requests, clock),
     events: new PersonalDataEventProcessor(directory, audit, poison, records),
     records,
     restrictions,
-    fulfilment: new RequestFulfilment(directory, requests, records, audit, restrictions, clock),
+    fulfilment: new RequestFulfilment(directory, requests, records, audit, restrictions, expiry, clock),
+    retention: new RetentionPurge(directory, records, expiry, audit, repository, workQueue, clock),
     downloads: new PackageLinks(requests, audit, clock),
   };
 }

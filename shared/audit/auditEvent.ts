@@ -56,8 +56,21 @@ export interface AuditVerification {
   firstBrokenEventId?: string;
 }
 
+export interface AuditPurgeResult {
+  /** Events this call deleted; rows an earlier, interrupted or a concurrent purge deleted are not counted. */
+  purged: number;
+  /** Where the chain now starts (the last purged event); absent while nothing was ever purged. */
+  checkpoint?: { sequence: number; hash: string; lastEventId?: string };
+}
+
 export interface AuditLog {
   append(tenant: TenantScope, event: AuditEventInput): Promise<AuditEvent>;
   list(tenant: TenantScope, filter: AuditFilter, page: PageRequest): Promise<Page<AuditEvent>>;
   verify(tenant: TenantScope): Promise<AuditVerification>;
+  /**
+   * Retention only (SPEC §6: audit events are deleted after 1 year; no route calls this): deletes the events
+   * whose time is before `cutoff`, oldest first, and moves the chain's checkpoint past them first, so that
+   * verification stays valid even when the purge stops part-way. Idempotent and resumable; safe beside appends.
+   */
+  purgeBefore(tenant: TenantScope, cutoff: Date): Promise<AuditPurgeResult>;
 }

@@ -10,9 +10,17 @@
 //   extend the same position: the chain does not fork. A loser re-reads the head and retries.
 // - Exactly-once by id holds within a one-block window: an append looks for the id's marker in the block of
 //   the last event and the block before it, which covers at least the last `blockSize` events.
-// - The future 1-year purge leaves a checkpoint (PartitionKey `${tenantId}_checkpoint`, RowKey `~checkpoint`:
-//   sequence, hash, lastEventId of the last purged event); the chain then starts there. The purge must keep
-//   the `~head` of any block that still holds unpurged events.
+// - The 1-year purge (`purgeBefore`) leaves a checkpoint (PartitionKey `${tenantId}_checkpoint`, RowKey
+//   `~checkpoint`: sequence, hash, lastEventId of the last purged event); the chain then starts there, and
+//   rows at or before it are never read again (verify and list start after it). The purge works block by
+//   block from the checkpoint on, and for each run of expired events it first moves the checkpoint (ETag
+//   guarded, only forward) and then deletes the events and their `~id_` markers (100 rows per transaction).
+//   The checkpoint also records how far rows are deleted (`deletedThrough`) and below which block every
+//   `~head` is deleted (`headsFrom`), so a purge stopped part-way is finished by the next one. A block's
+//   `~head` goes once all of the block is purged and a later block exists; the tail's head always stays.
+// - A purge deletes the heads of blocks behind the checkpoint only after moving the checkpoint past them. So
+//   a search for the tail that relies on a head being absent re-reads the checkpoint afterwards: when the
+//   checkpoint is not past what it found, no head it missed was purged (otherwise it searches again).
 // `~` sorts after digits, so `RowKey lt '~'` selects the events of a block.
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,6 +39,7 @@ import type {
   AuditEventInput,
   AuditFilter,
   AuditLog,
+  AuditPurgeResult,
   AuditVerification,
 } from './auditEvent';
 
@@ -48,6 +57,8 @@ const BACKOFF_BASE_MS = 5;
 const BACKOFF_CAP_MS = 250;
 /** A list call reads at most this many blocks, so a narrow filter over a long log answers in bounded time. */
 const MAX_BLOCKS_PER_PAGE = 20;
+/** An entity-group transaction holds at most 100 operations: 50 purged events, each with its id marker. */
+const PURGE_EVENTS_PER_BATCH = 50;
 
 export interface AuditLogOptions {
   /** Sequences per partition; tests use a small one to cross block boundaries quickly. */
@@ -119,12 +130,38 @@ type CheckpointEntity = {
   sequence: number;
   hash: string;
   lastEventId?: string;
+  /** Purge bookkeeping (absent: nothing known deleted, the next purge checks from the start). */
+  deletedThrough?: number;
+  headsFrom?: number;
+};
+
+/** Only the columns the purge needs of an event row. */
+type PurgeRowEntity = {
+  rowKey: string;
+  id?: string;
+  hash?: string;
 };
 
 /** The end of a tenant's chain as last read: the position to extend and the head entity that vouches for it. */
 interface ChainTail extends ChainHead {
   /** The `~head` entity holding this position; absent at genesis or at a checkpoint with nothing after it. */
   stored?: { block: number; etag: string };
+}
+
+/** The checkpoint with the purge's bookkeeping, as read (with its ETag) or about to be written. */
+interface PurgeState extends ChainHead {
+  /** Event rows and their markers up to this sequence are deleted; up to `sequence` they are due. */
+  deletedThrough: number;
+  /** The `~head` of every block below this one is deleted. */
+  headsFrom: number;
+  /** Absent while no checkpoint entity exists. */
+  etag?: string;
+}
+
+/** An event row the purge deletes: where it is and the id whose marker goes with it. */
+interface PurgedRow {
+  sequence: number;
+  id?: string;
 }
 
 interface ListPosition {
@@ -215,11 +252,12 @@ export class TableAuditLog implements AuditLog {
 
   async verify(tenant: TenantScope): Promise<AuditVerification> {
     const table = await tenant.account.table(TABLES.audit);
-    const start = await this.readCheckpoint(table, tenant.tenantId);
-    const tail = await this.locateTail(table, tenant, start);
-    const verifier = new ChainVerifier(start, tail);
+    let start = await this.readCheckpoint(table, tenant.tenantId);
+    let tail = await this.locateTail(table, tenant, start);
+    let verifier = new ChainVerifier(start, tail);
     // One query over every block from the start on (not a walk from head to head), so that events in a block
-    // whose head is gone are still read, and show up as unacknowledged.
+    // whose head is gone are still read, and show up as unacknowledged. Rows at or before the checkpoint (a
+    // purge that stopped part-way leaves some) are outside the query.
     const query = [
       odata`PartitionKey ge ${auditKeys.blockPartition(tenant.tenantId, blockOf(start.sequence + 1, this.blockSize))}`,
       odata`PartitionKey le ${auditKeys.blockPartition(tenant.tenantId, MAX_BLOCK)}`,
@@ -230,14 +268,96 @@ export class TableAuditLog implements AuditLog {
       .listEntities<EventEntity>({ queryOptions: { filter: query } })
       .byPage({ maxPageSize: 1000 })) {
       for (const entity of entities as Partial<EventEntity>[]) {
-        const event = readEvent(entity);
-        const intact = event
-          ? verifier.add(event)
-          : verifier.addUnreadable(String(entity.id ?? entity.rowKey));
-        if (!intact) break read;
+        // The RowKey is the position; a row at or before a checkpoint that moved while reading is purged.
+        const position = Number(entity.rowKey);
+        if (position <= start.sequence) continue;
+        const add = (into: ChainVerifier): boolean => {
+          const event = readEvent(entity);
+          return event ? into.add(event) : into.addUnreadable(String(entity.id ?? entity.rowKey));
+        };
+        if (add(verifier)) continue;
+        // A purge running meanwhile deletes the events from the old start on, which looks like a gap: if the
+        // checkpoint has moved, the chain starts there now; go on from it with the rows still to come.
+        const moved = await this.readCheckpoint(table, tenant.tenantId);
+        if (moved.sequence <= start.sequence) break read;
+        start = moved;
+        if (start.sequence > tail.sequence) tail = await this.locateTail(table, tenant, start);
+        verifier = new ChainVerifier(start, tail);
+        if (position > start.sequence && !add(verifier)) break read;
       }
     }
     return verifier.finish();
+  }
+
+  async purgeBefore(tenant: TenantScope, cutoff: Date): Promise<AuditPurgeResult> {
+    if (Number.isNaN(cutoff.getTime())) throw new Error('The audit purge cutoff is not a valid date.');
+    const before = cutoff.toISOString();
+    const table = await tenant.account.table(TABLES.audit);
+    const tenantId = tenant.tenantId;
+    let state = await this.readPurgeState(table, tenantId);
+    // The purge goes no further than the tail found now; only blocks before its block lose their head.
+    const tail = await this.locateTail(table, tenant, state);
+    const tailBlock = tail.sequence > 0 ? blockOf(tail.sequence, this.blockSize) : -1;
+    let purged = 0;
+    let scanning = true;
+    /** The rows from `deletedThrough` to the checkpoint, when this call just read them. */
+    let due: PurgedRow[] | undefined;
+
+    for (;;) {
+      if (this.purgeIsDue(state, tailBlock)) {
+        // Events (with their markers) the checkpoint has passed, then the heads of blocks wholly behind it.
+        purged += await this.deletePurgedEvents(table, tenantId, state, due);
+        const headsFrom = await this.deletePurgedHeads(table, tenantId, state, tailBlock);
+        const done = { ...state, deletedThrough: state.sequence, headsFrom };
+        state =
+          (await this.writePurgeState(table, tenantId, done, state.etag)) ??
+          (await this.readPurgeState(table, tenantId));
+        due = undefined;
+        continue;
+      }
+      if (!scanning) break;
+      const run = await this.expiredRun(table, tenantId, state.sequence, tail.sequence, before);
+      const last = run.rows.at(-1);
+      if (last === undefined || run.hash === undefined) {
+        // Nothing (more) expired after the checkpoint as this call knows it; but a concurrent purge may have
+        // moved it and deleted those rows meanwhile: only a checkpoint that is still the same ends the purge.
+        const now = await this.readPurgeState(table, tenantId);
+        if (now.etag === state.etag) break;
+        state = now;
+        continue;
+      }
+      // Only a run that fills its block to the end can go on in the next one.
+      scanning = run.reachedBlockEnd && last.sequence < tail.sequence;
+      const moved: PurgeState = {
+        sequence: last.sequence,
+        hash: run.hash,
+        ...(last.id !== undefined ? { lastEventId: last.id } : {}),
+        deletedThrough: state.deletedThrough,
+        headsFrom: state.headsFrom,
+      };
+      // The checkpoint moves before anything is deleted: verification starts after it from now on.
+      const written = await this.writePurgeState(table, tenantId, moved, state.etag);
+      if (written) {
+        state = written;
+        due = run.rows;
+      } else {
+        // Another purge moved it first: carry on from where it is now.
+        state = await this.readPurgeState(table, tenantId);
+        scanning = true;
+      }
+    }
+    return {
+      purged,
+      ...(state.etag !== undefined
+        ? {
+            checkpoint: {
+              sequence: state.sequence,
+              hash: state.hash,
+              ...(state.lastEventId !== undefined ? { lastEventId: state.lastEventId } : {}),
+            },
+          }
+        : {}),
+    };
   }
 
   private async appendNow(tenant: TenantScope, chain: string, input: AuditEventInput): Promise<AuditEvent> {
@@ -253,7 +373,7 @@ export class TableAuditLog implements AuditLog {
     const details = JSON.parse(JSON.stringify(input.details ?? {})) as Record<string, unknown>;
 
     for (let attempt = 1; ; attempt++) {
-      const tail = this.knownTails.get(chain) ?? (await this.locateTail(table, tenant));
+      const tail = (await this.cachedTail(table, tenant, chain)) ?? (await this.locateTail(table, tenant));
       // A random id cannot be in the log yet; only a caller's own id needs the look-up.
       if (input.id !== undefined) {
         const existing = await this.findById(table, tenant.tenantId, id, tail);
@@ -324,6 +444,25 @@ export class TableAuditLog implements AuditLog {
     }
   }
 
+  /**
+   * The tail this process wrote last, if it may still be used. Its ETag guards an append within its block;
+   * an append that opens the next block is guarded only by that block's head not existing yet, which a purge
+   * that passed the cached tail might have deleted. So at a block's end, the cached tail holds only while the
+   * checkpoint is not past it (one read per block).
+   */
+  private async cachedTail(
+    table: TableClient,
+    tenant: TenantScope,
+    chain: string,
+  ): Promise<ChainTail | undefined> {
+    const cached = this.knownTails.get(chain);
+    if (cached === undefined || !this.isFull(cached)) return cached;
+    const checkpoint = await this.readCheckpoint(table, tenant.tenantId);
+    if (checkpoint.sequence <= cached.sequence) return cached;
+    this.knownTails.delete(chain);
+    return undefined;
+  }
+
   /** The event already stored under this id in the block of the tail or the one before, if any. */
   private async findById(
     table: TableClient,
@@ -350,6 +489,10 @@ export class TableAuditLog implements AuditLog {
   /**
    * The current end of the chain. Starts from the block hint (or, cold, from the checkpoint's block) and moves
    * forward: only a full block can have a successor, so it gallops over full blocks, then bisects.
+   *
+   * A head that is not full is the tail as of its read. Any other answer rests on a head being absent, and a
+   * purge deletes heads behind the checkpoint after moving it: so the checkpoint is read again, and if it has
+   * passed the answer, the search starts over from it.
    */
   private async locateTail(
     table: TableClient,
@@ -357,15 +500,30 @@ export class TableAuditLog implements AuditLog {
     knownStart?: ChainHead,
   ): Promise<ChainTail> {
     const chain = chainKey(tenant);
-    const hint = this.blockHints.get(chain);
-    let head = hint !== undefined ? await this.lastHeadFrom(table, tenant.tenantId, hint) : undefined;
-    if (!head) {
-      const start = knownStart ?? (await this.readCheckpoint(table, tenant.tenantId));
-      head = await this.lastHeadFrom(table, tenant.tenantId, blockOf(start.sequence + 1, this.blockSize));
-      if (!head) return start;
+    let start = knownStart;
+    for (let attempt = 1; ; attempt++) {
+      const hint = this.blockHints.get(chain);
+      let found = hint !== undefined ? await this.lastHeadFrom(table, tenant.tenantId, hint) : undefined;
+      if (!found) {
+        start ??= await this.readCheckpoint(table, tenant.tenantId);
+        found =
+          (await this.lastHeadFrom(table, tenant.tenantId, blockOf(start.sequence + 1, this.blockSize))) ??
+          start;
+      }
+      const checkpoint =
+        found.stored !== undefined && !this.isFull(found)
+          ? undefined
+          : await this.readCheckpoint(table, tenant.tenantId);
+      if (checkpoint === undefined || checkpoint.sequence <= found.sequence) {
+        if (found.stored !== undefined) this.blockHints.set(chain, found.stored.block);
+        return found;
+      }
+      this.blockHints.delete(chain);
+      start = checkpoint;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new DomainError('Conflict', 'The audit log is busy (a purge is running). Retry later.');
+      }
     }
-    this.blockHints.set(chain, head.stored?.block ?? 0);
-    return head;
   }
 
   private async lastHeadFrom(
@@ -416,6 +574,200 @@ export class TableAuditLog implements AuditLog {
     };
   }
 
+  /** Whether the checkpoint has passed rows or heads that are still to be deleted. */
+  private purgeIsDue(state: PurgeState, tailBlock: number): boolean {
+    return (
+      state.deletedThrough < state.sequence ||
+      (state.headsFrom < tailBlock && (state.headsFrom + 1) * this.blockSize <= state.sequence)
+    );
+  }
+
+  /**
+   * The run of expired events right after `after`, within its block and up to `upTo`: only events before the
+   * cutoff are read (the time filter runs in the service), and the run ends at the first gap, so an event
+   * at or after the cutoff ends it even when a later one (clock skew between writers) is older.
+   */
+  private async expiredRun(
+    table: TableClient,
+    tenantId: string,
+    after: number,
+    upTo: number,
+    before: string,
+  ): Promise<{ rows: PurgedRow[]; hash?: string; reachedBlockEnd: boolean }> {
+    if (after >= upTo) return { rows: [], reachedBlockEnd: false };
+    const block = blockOf(after + 1, this.blockSize);
+    const end = Math.min(upTo, (block + 1) * this.blockSize);
+    const query = [
+      odata`PartitionKey eq ${auditKeys.blockPartition(tenantId, block)}`,
+      odata`RowKey gt ${auditKeys.eventRow(after)}`,
+      odata`RowKey le ${auditKeys.eventRow(end)}`,
+      odata`time lt ${before}`,
+    ].join(' and ');
+    const rows: PurgedRow[] = [];
+    let hash: string | undefined;
+    read: for await (const entities of table
+      .listEntities<PurgeRowEntity>({ queryOptions: { filter: query, select: ['rowKey', 'id', 'hash'] } })
+      .byPage({ maxPageSize: 1000 })) {
+      for (const entity of entities) {
+        const sequence = Number(entity.rowKey);
+        if (sequence !== after + rows.length + 1 || typeof entity.hash !== 'string') break read;
+        rows.push({ sequence, ...(typeof entity.id === 'string' ? { id: entity.id } : {}) });
+        hash = entity.hash;
+      }
+    }
+    const last = rows.at(-1)?.sequence;
+    return {
+      rows,
+      ...(hash !== undefined ? { hash } : {}),
+      reachedBlockEnd: last === (block + 1) * this.blockSize,
+    };
+  }
+
+  /**
+   * Deletes the event rows from `deletedThrough` (exclusive) to the checkpoint, with their id markers: the
+   * rows given (just read by this call) or, when resuming, the rows still found there. Returns how many
+   * events this call deleted.
+   */
+  private async deletePurgedEvents(
+    table: TableClient,
+    tenantId: string,
+    state: PurgeState,
+    known: readonly PurgedRow[] | undefined,
+  ): Promise<number> {
+    let deleted = 0;
+    const from = state.deletedThrough;
+    const to = state.sequence;
+    for (
+      let block = blockOf(from + 1, this.blockSize);
+      from < to && block <= blockOf(to, this.blockSize);
+      block++
+    ) {
+      const partitionKey = auditKeys.blockPartition(tenantId, block);
+      const first = Math.max(from + 1, block * this.blockSize + 1);
+      const last = Math.min(to, (block + 1) * this.blockSize);
+      let rows: PurgedRow[] = [];
+      const flush = async (): Promise<void> => {
+        if (rows.length > 0) deleted += await this.deleteRows(table, partitionKey, rows);
+        rows = [];
+      };
+      if (known !== undefined) {
+        for (const row of known) {
+          if (row.sequence < first || row.sequence > last) continue;
+          rows.push(row);
+          if (rows.length === PURGE_EVENTS_PER_BATCH) await flush();
+        }
+      } else {
+        const query = [
+          odata`PartitionKey eq ${partitionKey}`,
+          odata`RowKey ge ${auditKeys.eventRow(first)}`,
+          odata`RowKey le ${auditKeys.eventRow(last)}`,
+        ].join(' and ');
+        for await (const entities of table
+          .listEntities<PurgeRowEntity>({ queryOptions: { filter: query, select: ['rowKey', 'id'] } })
+          .byPage({ maxPageSize: 1000 })) {
+          for (const entity of entities) {
+            rows.push({
+              sequence: Number(entity.rowKey),
+              ...(typeof entity.id === 'string' ? { id: entity.id } : {}),
+            });
+            if (rows.length === PURGE_EVENTS_PER_BATCH) await flush();
+          }
+        }
+      }
+      await flush();
+    }
+    return deleted;
+  }
+
+  /** One block's events and markers in one transaction; rows already gone are then deleted one by one. */
+  private async deleteRows(
+    table: TableClient,
+    partitionKey: string,
+    rows: readonly PurgedRow[],
+  ): Promise<number> {
+    // A set: two rows claiming one id (only by tampering) must not make one transaction delete a row twice.
+    const markers = [
+      ...new Set(rows.flatMap((row) => (row.id !== undefined ? [auditKeys.idMarkerRow(row.id)] : []))),
+    ];
+    const events = rows.map((row) => auditKeys.eventRow(row.sequence));
+    try {
+      await table.submitTransaction([
+        ...markers.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]),
+        ...events.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]),
+      ]);
+      return events.length;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    // An earlier purge that stopped part-way, or one running beside this, deleted some of them. Markers go
+    // first, so that no marker ever outlives its event (an append by that id would find a marker alone).
+    await Promise.all(markers.map((rowKey) => deleteIfPresent(table, partitionKey, rowKey)));
+    const deleted = await Promise.all(events.map((rowKey) => deleteIfPresent(table, partitionKey, rowKey)));
+    return deleted.filter(Boolean).length;
+  }
+
+  /**
+   * Deletes the `~head` of each block from `headsFrom` on that the checkpoint has wholly passed, except the
+   * tail's block (and any after it): the chain's current head always stays. Returns the new `headsFrom`.
+   */
+  private async deletePurgedHeads(
+    table: TableClient,
+    tenantId: string,
+    state: PurgeState,
+    tailBlock: number,
+  ): Promise<number> {
+    let block = state.headsFrom;
+    for (; block < tailBlock && (block + 1) * this.blockSize <= state.sequence; block++) {
+      await deleteIfPresent(table, auditKeys.blockPartition(tenantId, block), HEAD_ROW);
+    }
+    return Math.max(block, state.headsFrom);
+  }
+
+  private async readPurgeState(table: TableClient, tenantId: string): Promise<PurgeState> {
+    const key = auditKeys.checkpoint(tenantId);
+    const entity = await readEntity<CheckpointEntity>(table, key.partitionKey, key.rowKey);
+    if (!entity) return { ...GENESIS, deletedThrough: 0, headsFrom: 0 };
+    return {
+      sequence: entity.sequence,
+      hash: entity.hash,
+      ...(entity.lastEventId !== undefined ? { lastEventId: entity.lastEventId } : {}),
+      deletedThrough: typeof entity.deletedThrough === 'number' ? entity.deletedThrough : 0,
+      headsFrom: typeof entity.headsFrom === 'number' ? entity.headsFrom : 0,
+      etag: entity.etag,
+    };
+  }
+
+  /**
+   * Writes the checkpoint guarded by the ETag it was read with (created when there was none), so it only
+   * ever moves from the state this purge saw; undefined when another purge wrote it first.
+   */
+  private async writePurgeState(
+    table: TableClient,
+    tenantId: string,
+    state: PurgeState,
+    etag: string | undefined,
+  ): Promise<PurgeState | undefined> {
+    const entity: CheckpointEntity = {
+      ...auditKeys.checkpoint(tenantId),
+      sequence: state.sequence,
+      hash: state.hash,
+      ...(state.lastEventId !== undefined ? { lastEventId: state.lastEventId } : {}),
+      deletedThrough: state.deletedThrough,
+      headsFrom: state.headsFrom,
+    };
+    try {
+      const response =
+        etag === undefined
+          ? await table.createEntity(entity)
+          : await table.updateEntity(entity, 'Replace', { etag });
+      if (!response.etag) return undefined;
+      return { ...state, etag: response.etag };
+    } catch (error) {
+      if (error instanceof RestError && [404, 409, 412].includes(error.statusCode ?? 0)) return undefined;
+      throw error;
+    }
+  }
+
   private async readCheckpoint(table: TableClient, tenantId: string): Promise<ChainHead> {
     const key = auditKeys.checkpoint(tenantId);
     const entity = await readEntity<CheckpointEntity>(table, key.partitionKey, key.rowKey);
@@ -438,8 +790,25 @@ const backoff = (attempt: number): number =>
   Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16));
 
 function isWriteConflict(error: unknown): boolean {
-  // 412: the head changed since it was read; 409: the head, event or marker row was written by someone else.
-  return error instanceof RestError && (error.statusCode === 412 || error.statusCode === 409);
+  // 412: the head changed since it was read; 409: the head, event or marker row was written by someone else;
+  // 404: the head is gone, purged with its block (the tail was a stale one, behind a purge).
+  return (
+    error instanceof RestError &&
+    (error.statusCode === 412 || error.statusCode === 409 || error.statusCode === 404)
+  );
+}
+
+const isNotFound = (error: unknown): boolean => error instanceof RestError && error.statusCode === 404;
+
+/** Deletes a row; false when it was not there (any more). */
+async function deleteIfPresent(table: TableClient, partitionKey: string, rowKey: string): Promise<boolean> {
+  try {
+    await table.deleteEntity(partitionKey, rowKey);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
 }
 
 async function readEntity<T extends object>(

@@ -19,13 +19,15 @@ import { hmacWith, type Pseudonymizer } from '../crypto/pseudonymizer';
 import type { DataSubject, RecordCategory } from '../requests/dataSubjectRequest';
 import { RECORD_CATEGORIES } from '../requests/dataSubjectRequest';
 import type { TenantScope } from '../residency/tenantDirectory';
+import { type ExpiryEntry, ExpiryIndex, expiryKeys, recordExpiries } from '../retention/expiryIndex';
+import { namesPerson, REDACTED, redactOtherPeople } from '../exports/redaction';
 import { TABLES } from '../storage/names';
+import { submitInBatches } from '../storage/tableBatches';
 import type { PersonalDataRecord, PseudonymousSubject } from './personalDataRecord';
 import { lookupKeys, recordRowKey, recordsPartition, rowKeyRange } from './recordKeys';
 
 /** Identifier kinds in the order that picks a new subject's key: the most stable first. */
 const IDENTIFIER_KINDS = ['objectId', 'upn', 'email'] as const;
-const BATCH_LIMIT = 100;
 /** Rows `~id_<identifier HMAC>` in a subject's partition list every identifier the subject was seen with. */
 const IDENTIFIER_ROW = '~id_';
 const CACHE_LIMIT = 50_000;
@@ -68,6 +70,34 @@ export interface UpsertInput {
 
 export type CategoryCounts = Partial<Record<RecordCategory, number>>;
 
+/** Where a record is: its subject's partition and its row there (and its device, for the lookup). */
+export interface RecordTarget {
+  subjectKey: string;
+  recordRow: string;
+  deviceKey?: string;
+}
+
+interface AnonymousEntity {
+  partitionKey: string;
+  rowKey: string;
+  category: string;
+  occurredAt: string;
+  anonymised: string;
+}
+
+/** Anonymised alerts of a tenant: no subject, no device, no identifiers. */
+export const anonymousPartition = (tenantId: string) => `${tenantId}_anonymous`;
+
+const recordKeyOf = (recordRow: string) => recordRow.slice(recordRow.indexOf('_') + 1);
+
+/** An alert's data without what names or links to a person: identifying keys dropped, addresses removed. */
+function stripPersonalFields(data: Record<string, unknown>): Record<string, unknown> {
+  const redacted = redactOtherPeople(data, []) as Record<string, unknown>;
+  return Object.fromEntries(
+    Object.entries(redacted).filter(([key, value]) => !namesPerson(key) && value !== REDACTED),
+  );
+}
+
 export class RecordStore {
   /**
    * tenant|identifier HMAC → subject key, for identifiers whose lookup rows this instance wrote recently.
@@ -79,6 +109,7 @@ export class RecordStore {
   constructor(
     private readonly subjectKeys: SubjectKeyStore,
     private readonly pseudonymizer: Pseudonymizer,
+    private readonly expiry: ExpiryIndex = new ExpiryIndex(),
   ) {}
 
   private records(tenant: TenantScope): Promise<TableClient> {
@@ -188,7 +219,16 @@ export class RecordStore {
       sealed: seal(dataKey, JSON.stringify(content), `${partitionKey}|${rowKey}`),
     };
     const records = await this.records(tenant);
-    const outcome = await writeIfNewer(records, entity);
+    const written = await writeIfNewer(records, entity);
+    if (written.outcome === 'stale') return 'stale';
+    // Keep the expiry index true to the stored row: its entries for the replaced dates go.
+    const target = { subjectKey, recordRow: rowKey, deviceKey };
+    const now = recordExpiries({ ...written.stored, category: input.category }, target);
+    const before = written.replaced
+      ? recordExpiries({ ...written.replaced, category: input.category }, target)
+      : [];
+    await this.expiry.add(tenant, now);
+    await this.expiry.remove(tenant, withoutThose(before, now, tenant.tenantId));
 
     if (previous?.subjectKey !== subjectKey || previous.tombstoneDeletedAt) {
       await lookups.upsertEntity({ ...recordLookup, subjectKey }, 'Replace');
@@ -197,7 +237,7 @@ export class RecordStore {
       const device = lookupKeys.device(tenant.tenantId, deviceKey, subjectKey, rowKey);
       await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
     }
-    return outcome;
+    return 'stored';
   }
 
   /** Soft-deletes one record; a delete for a record not seen yet leaves a tombstone for it. */
@@ -236,6 +276,7 @@ export class RecordStore {
       }
       throw error;
     }
+    await this.expiry.add(tenant, this.purgeEntries(found.subjectKey, [{ ...row, deletedAt }]));
     return 'deleted';
   }
 
@@ -249,11 +290,18 @@ export class RecordStore {
       for await (const row of records.listEntities<RecordEntity>({
         queryOptions: {
           filter: odata`PartitionKey eq ${partitionKey} and RowKey lt '~'`,
-          select: ['RowKey', 'occurredAt', 'deletedAt'],
+          select: ['RowKey', 'category', 'occurredAt', 'deletedAt', 'deviceKey'],
         },
       })) {
         if (shouldDelete(row, deletedAt)) rows.push(row);
       }
+      await this.expiry.add(
+        tenant,
+        this.purgeEntries(
+          subjectKey,
+          rows.map((row) => ({ ...row, deletedAt })),
+        ),
+      );
       count += await submitInBatches(
         records,
         rows.map((row): TransactionAction => [
@@ -271,7 +319,8 @@ export class RecordStore {
     const deviceKey = await this.pseudonymizer.hmac(tenant, 'device', deviceName);
     const lookups = await this.lookups(tenant);
     const records = await this.records(tenant);
-    const byPartition = new Map<string, TransactionAction[]>();
+    const actions: TransactionAction[] = [];
+    const expiries: ExpiryEntry[] = [];
     const { partitionKey: devicePartition } = lookupKeys.device(tenant.tenantId, deviceKey, '', '');
     for await (const row of lookups.listEntities<RecordLookupEntity>({
       queryOptions: { filter: odata`PartitionKey eq ${devicePartition}` },
@@ -281,13 +330,24 @@ export class RecordStore {
       const rowKey = row.rowKey.slice(row.subjectKey.length + 1);
       const record = await getOrUndefined<RecordEntity>(records, partitionKey, rowKey);
       if (!record || record.deviceKey !== deviceKey || !shouldDelete(record, deletedAt)) continue;
-      const actions = byPartition.get(partitionKey) ?? [];
       actions.push(['update', { partitionKey, rowKey, deletedAt }, 'Merge']);
-      byPartition.set(partitionKey, actions);
+      expiries.push(...this.purgeEntries(row.subjectKey, [{ ...record, deletedAt }]));
     }
-    let count = 0;
-    for (const actions of byPartition.values()) count += await submitInBatches(records, actions);
-    return count;
+    await this.expiry.add(tenant, expiries);
+    return submitInBatches(records, actions);
+  }
+
+  /** The purge entries of soft-deleted rows of one subject. */
+  private purgeEntries(
+    subjectKey: string,
+    rows: Pick<RecordEntity, 'rowKey' | 'category' | 'occurredAt' | 'deletedAt' | 'deviceKey'>[],
+  ): ExpiryEntry[] {
+    return rows.flatMap((row) =>
+      recordExpiries(
+        { category: row.category as RecordCategory, occurredAt: row.occurredAt, deletedAt: row.deletedAt },
+        { subjectKey, recordRow: row.rowKey, deviceKey: row.deviceKey },
+      ).filter((entry) => entry.kind === 'record' && entry.action === 'purgeDeleted'),
+    );
   }
 
   /** Records per category of these subjects, soft-deleted ones included (they are still held). */
@@ -427,6 +487,84 @@ export class RecordStore {
     return erased;
   }
 
+  /**
+   * Retention: deletes records and the lookups that point at them, without reading them first (the expiry
+   * index names exactly what to delete). Rows already gone are skipped. Returns deletions per category.
+   */
+  async deleteRecords(tenant: TenantScope, targets: readonly RecordTarget[]): Promise<CategoryCounts> {
+    const records = await this.records(tenant);
+    const lookups = await this.lookups(tenant);
+    const counts: CategoryCounts = {};
+    const byCategory = new Map<RecordCategory, TransactionAction[]>();
+    const lookupDeletes: TransactionAction[] = [];
+    for (const target of targets) {
+      const category = target.recordRow.slice(0, target.recordRow.indexOf('_')) as RecordCategory;
+      const actions = byCategory.get(category) ?? [];
+      actions.push([
+        'delete',
+        { partitionKey: recordsPartition(tenant.tenantId, target.subjectKey), rowKey: target.recordRow },
+      ]);
+      byCategory.set(category, actions);
+      lookupDeletes.push(['delete', lookupKeys.record(tenant.tenantId, recordKeyOf(target.recordRow))]);
+      if (target.deviceKey) {
+        lookupDeletes.push([
+          'delete',
+          lookupKeys.device(tenant.tenantId, target.deviceKey, target.subjectKey, target.recordRow),
+        ]);
+      }
+    }
+    for (const [category, actions] of byCategory) {
+      const deleted = await submitInBatches(records, actions);
+      if (deleted > 0) counts[category] = deleted;
+    }
+    await submitInBatches(lookups, lookupDeletes);
+    return counts;
+  }
+
+  /**
+   * Retention: an alert's personal fields removed. The anonymised alert moves out of its subject's
+   * partition into the tenant's anonymous partition, in clear but naming and linking to no one, so no
+   * request finds it any more. Returns the rows written (for their 2-year deletion).
+   */
+  async anonymiseAlerts(
+    tenant: TenantScope,
+    targets: readonly RecordTarget[],
+  ): Promise<{ rowKey: string; occurredAt: string }[]> {
+    const records = await this.records(tenant);
+    const written: { rowKey: string; occurredAt: string }[] = [];
+    for (const target of targets) {
+      const partitionKey = recordsPartition(tenant.tenantId, target.subjectKey);
+      const row = await getOrUndefined<RecordEntity>(records, partitionKey, target.recordRow);
+      const dataKey = row && (await this.subjectKeys.find(tenant, target.subjectKey));
+      if (row && dataKey) {
+        const record = toRecord(row, dataKey);
+        const rowKey = `alert_${recordKeyOf(target.recordRow)}`;
+        await records.upsertEntity<AnonymousEntity>(
+          {
+            partitionKey: anonymousPartition(tenant.tenantId),
+            rowKey,
+            category: 'alert',
+            occurredAt: record.occurredAt,
+            anonymised: JSON.stringify(stripPersonalFields(record.data)),
+          },
+          'Replace',
+        );
+        written.push({ rowKey, occurredAt: record.occurredAt });
+      }
+    }
+    await this.deleteRecords(tenant, targets);
+    return written;
+  }
+
+  /** Retention: anonymised alerts past their 2 years. */
+  async deleteAnonymous(tenant: TenantScope, rowKeys: readonly string[]): Promise<number> {
+    const partitionKey = anonymousPartition(tenant.tenantId);
+    return submitInBatches(
+      await this.records(tenant),
+      rowKeys.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]),
+    );
+  }
+
   private pseudonymous(key: Buffer, subject: DataSubject): PseudonymousSubject {
     const result: PseudonymousSubject = { pseudonymous: true };
     for (const kind of IDENTIFIER_KINDS) {
@@ -457,32 +595,49 @@ function toRecord(row: TableEntityResult<RecordEntity>, dataKey: Buffer): Person
   };
 }
 
-/** Creates the record, or replaces it when the stored one is not newer; retried on a concurrent change. */
-async function writeIfNewer(table: TableClient, entity: RecordEntity): Promise<'stored' | 'stale'> {
+type RecordDates = { occurredAt: string; deletedAt?: string };
+
+/**
+ * Creates the record, or replaces it when the stored one is not newer; retried on a concurrent change.
+ * Says what is stored now and, when it replaced a row, that row's dates.
+ */
+async function writeIfNewer(
+  table: TableClient,
+  entity: RecordEntity,
+): Promise<{ outcome: 'stale' } | { outcome: 'stored'; stored: RecordDates; replaced?: RecordDates }> {
+  const datesOf = (row: RecordDates): RecordDates => ({
+    occurredAt: row.occurredAt,
+    ...(row.deletedAt ? { deletedAt: row.deletedAt } : {}),
+  });
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       await table.createEntity(entity);
-      return 'stored';
+      return { outcome: 'stored', stored: datesOf(entity) };
     } catch (error) {
       if (!(error instanceof RestError && error.statusCode === 409)) throw error;
     }
     const stored = await getOrUndefined<RecordEntity>(table, entity.partitionKey, entity.rowKey);
     if (!stored) continue;
-    if (stored.occurredAt > entity.occurredAt) return 'stale';
+    if (stored.occurredAt > entity.occurredAt) return { outcome: 'stale' };
     const deletedAt =
       stored.deletedAt && stored.deletedAt >= entity.occurredAt ? stored.deletedAt : entity.deletedAt;
     const { deletedAt: _ignored, ...rest } = entity;
+    const replacement = { ...rest, ...(deletedAt ? { deletedAt } : {}) };
     try {
-      await table.updateEntity({ ...rest, ...(deletedAt ? { deletedAt } : {}) }, 'Replace', {
-        etag: stored.etag,
-      });
-      return 'stored';
+      await table.updateEntity(replacement, 'Replace', { etag: stored.etag });
+      return { outcome: 'stored', stored: datesOf(replacement), replaced: datesOf(stored) };
     } catch (error) {
       if (!(error instanceof RestError && (error.statusCode === 412 || error.statusCode === 404)))
         throw error;
     }
   }
   throw new Error('The record kept changing concurrently.');
+}
+
+/** Entries of `before` that are not in `after`, by their keys. */
+function withoutThose(before: ExpiryEntry[], after: ExpiryEntry[], tenantId: string): ExpiryEntry[] {
+  const kept = new Set(after.map((entry) => expiryKeys(tenantId, entry).rowKey));
+  return before.filter((entry) => !kept.has(expiryKeys(tenantId, entry).rowKey));
 }
 
 async function getOrUndefined<T extends object>(table: TableClient, partitionKey: string, rowKey: string) {
@@ -504,35 +659,6 @@ async function deleteIgnoringMissing(
   } catch (error) {
     if (!(error instanceof RestError && error.statusCode === 404)) throw error;
   }
-}
-
-/**
- * Entity-group transactions of up to 100 actions of one partition. A batch that fails because a row is
- * already gone (a re-run after a crash) is redone one action at a time, skipping what is missing.
- */
-export async function submitInBatches(table: TableClient, actions: TransactionAction[]): Promise<number> {
-  let done = 0;
-  for (let i = 0; i < actions.length; i += BATCH_LIMIT) {
-    const batch = actions.slice(i, i + BATCH_LIMIT);
-    try {
-      await table.submitTransaction(batch);
-      done += batch.length;
-    } catch (error) {
-      if (!(error instanceof RestError && error.statusCode === 404)) throw error;
-      for (const action of batch) {
-        const [kind, entity] = action;
-        try {
-          if (kind === 'delete') await table.deleteEntity(entity.partitionKey!, entity.rowKey!);
-          else if (kind === 'update')
-            await table.updateEntity(entity as { partitionKey: string; rowKey: string }, 'Merge');
-          done++;
-        } catch (inner) {
-          if (!(inner instanceof RestError && inner.statusCode === 404)) throw inner;
-        }
-      }
-    }
-  }
-  return done;
 }
 
 function remember<T>(map: Map<string, T>, key: string, value: T) {

@@ -21,6 +21,10 @@ export const REQUEST_STATUSES = [
 ] as const;
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
+/** Set by the hourly `requestDeadlines` timer on open requests: due within 7 days, or past the due date. */
+export const DEADLINE_FLAGS = ['dueSoon', 'overdue'] as const;
+export type DeadlineFlag = (typeof DEADLINE_FLAGS)[number];
+
 /** As in Microsoft Graph's subjectRightsRequest. */
 export const DATA_SUBJECT_TYPES = [
   'customer',
@@ -126,6 +130,8 @@ export interface DataSubjectRequest {
   receivedAt: string;
   dueAt: string;
   extension?: { reason: string; at: string; by: Actor };
+  /** Absent while the deadline is more than 7 days away (or was extended out of that window). */
+  deadline?: DeadlineFlag;
   decision?: { reason: string };
   history: Transition[];
   /** Per-category counts, set by discovery. */
@@ -167,6 +173,7 @@ export const requestViewSchema = z
     receivedAt: z.iso.datetime(),
     dueAt: z.iso.datetime(),
     daysLeft: z.number().int(),
+    deadline: z.enum(DEADLINE_FLAGS).optional(),
     extension: z.object({ reason: z.string(), at: z.iso.datetime(), by: actorSchema }).optional(),
     decision: z.object({ reason: z.string() }).optional(),
     history: z.array(

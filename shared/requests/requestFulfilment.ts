@@ -13,6 +13,8 @@ import type { PersonalDataRecord } from '../records/personalDataRecord';
 import { DEVICE_REPORTED_CATEGORIES } from '../records/personalDataRecord';
 import type { RecordStore } from '../records/recordStore';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
+import type { ExpiryIndex } from '../retention/expiryIndex';
+import { dueAt, dueDay, RETENTION_POLICY } from '../retention/retentionPolicy';
 import { CONTAINERS } from '../storage/names';
 import { type DataSubjectRequest, RECORD_CATEGORIES, type RecordCategory } from './dataSubjectRequest';
 import type { DataSubjectRequestService } from './requestService';
@@ -39,6 +41,7 @@ export class RequestFulfilment {
     private readonly records: RecordStore,
     private readonly audit: AuditLog,
     private readonly restrictions: RestrictionStore,
+    private readonly expiry: ExpiryIndex,
     private readonly clock: Clock,
   ) {}
 
@@ -160,6 +163,15 @@ export class RequestFulfilment {
       await container.deleteBlob(blobName, { deleteSnapshots: 'include' }).catch(ignoreMissing);
       return;
     }
+    // Packages are deleted 30 days after completion (SPEC §6).
+    await this.expiry.add(tenant, [
+      {
+        kind: 'package',
+        day: dueDay(dueAt(RETENTION_POLICY.exportPackages, new Date(completedAt))),
+        requestId: request.id,
+        blobName,
+      },
+    ]);
     // Attempts that crashed, or lost to this one, leave blobs of their own: only the package stays.
     for await (const blob of container.listBlobsFlat({
       prefix: `${packagePrefix(tenant.tenantId, owner)}${request.id}.`,

@@ -7,10 +7,10 @@ import type { Page, PageRequest } from '../paging';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { QUEUES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
-import type { CreateRequestInput, DataSubjectRequest } from './dataSubjectRequest';
+import type { CreateRequestInput, DataSubjectRequest, DeadlineFlag } from './dataSubjectRequest';
 import { daysLeft, dueDate } from './dueDates';
 import type { IdempotencyStore } from './idempotencyStore';
-import { type LifecycleAction, transition } from './lifecycle';
+import { isOpen, type LifecycleAction, transition } from './lifecycle';
 import type { OutboxEffect } from './outbox';
 import {
   ConcurrentChangeError,
@@ -68,8 +68,13 @@ export class DataSubjectRequestService {
   ) {}
 
   view(request: DataSubjectRequest): RequestView {
-    const { progress: _internal, ...visible } = request;
-    return { ...visible, daysLeft: daysLeft(new Date(request.dueAt), this.clock()) };
+    // A deadline flag means nothing once the request is closed; the hourly timer visits open ones only.
+    const { progress: _internal, deadline, ...visible } = request;
+    return {
+      ...visible,
+      ...(deadline && isOpen(request.status) ? { deadline } : {}),
+      daysLeft: daysLeft(new Date(request.dueAt), this.clock()),
+    };
   }
 
   /** The stored request, with its internal progress (workers resume from it). */
@@ -170,6 +175,60 @@ export class DataSubjectRequestService {
         const saved = await this.repository.replace(tenant, {
           request: next,
           outbox: [...stored.outbox, ...this.effectsOf(next, action, change)],
+          etag: stored.etag,
+        });
+        return this.view((await this.settle(tenant, saved)).request);
+      } catch (error) {
+        if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
+      }
+    }
+  }
+
+  /**
+   * Sets the deadline flag that `flagOf` gives for an open request as it is stored at the time of the write
+   * (so an extension made meanwhile is seen), in one ETag-guarded write with its audit event. A raised flag
+   * is audited once per flag and due date: the event id is derived from them, and the append is idempotent.
+   * Returns the request when this call changed its flag, undefined when there was nothing to change.
+   */
+  async flagDeadline(
+    tenant: TenantScope,
+    id: string,
+    flagOf: (request: DataSubjectRequest) => DeadlineFlag | undefined,
+    change: ChangeContext,
+  ): Promise<RequestView | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.settle(tenant, await this.repository.get(tenant, id));
+      if (!isOpen(stored.request.status)) return undefined;
+      const flag = flagOf(stored.request);
+      if (flag === stored.request.deadline) return undefined;
+      const { deadline: _previous, ...unflagged } = stored.request;
+      const next: DataSubjectRequest = flag ? { ...unflagged, deadline: flag } : unflagged;
+      const effects: OutboxEffect[] = flag
+        ? [
+            {
+              kind: 'audit',
+              event: {
+                id: deterministicId(next.tenantId, next.id, flag, next.dueAt),
+                action: `dsr.${flag}`,
+                actor: change.actor,
+                target: { type: 'dataSubjectRequest', id: next.id },
+                outcome: 'success',
+                correlationId: change.correlationId,
+                details: {
+                  type: next.type,
+                  regulation: next.regulation,
+                  status: next.status,
+                  dueAt: next.dueAt,
+                  daysLeft: daysLeft(new Date(next.dueAt), this.clock()),
+                },
+              },
+            },
+          ]
+        : [];
+      try {
+        const saved = await this.repository.replace(tenant, {
+          request: next,
+          outbox: [...stored.outbox, ...effects],
           etag: stored.etag,
         });
         return this.view((await this.settle(tenant, saved)).request);

@@ -1,6 +1,6 @@
 // The tenant directory in the global account: which tenants exist and which geography holds each one's
 // data. Every access to tenant data goes through resolve(), which yields the tenant's storage scope.
-import { RestError, type TableClient } from '@azure/data-tables';
+import { odata, RestError, type TableClient } from '@azure/data-tables';
 
 import type { Clock } from '../clock';
 import { DomainError } from '../errors';
@@ -67,6 +67,17 @@ export class TenantDirectory {
     }
   }
 
+  /** Every tenant whose data still exists (all but purged ones), page by page from the global table. */
+  async *listTenants(pageSize = 1000): AsyncGenerator<TenantEntry> {
+    const table = await this.table();
+    const filter = odata`RowKey eq ${DIRECTORY_ROW} and status ne ${'purged' satisfies TenantStatus}`;
+    for await (const page of table
+      .listEntities<DirectoryEntity>({ queryOptions: { filter } })
+      .byPage({ maxPageSize: pageSize })) {
+      for (const entity of page) yield fromEntity(entity);
+    }
+  }
+
   /** The tenant's storage scope; 404 TenantNotFound for a tenant that was never provisioned. */
   async resolve(tenantId: string): Promise<TenantScope> {
     const entry = await this.get(tenantId);
@@ -128,6 +139,21 @@ export class TenantDirectory {
       existing.displayName = input.displayName;
     }
     return { entry: existing, created: false };
+  }
+
+  /** The end of passive deletion: the tenant's data is gone; the entry stays as the record of it. */
+  async markPurged(tenantId: string, purgedAt: string, counts: Record<string, number>): Promise<void> {
+    const table = await this.table();
+    await table.updateEntity(
+      {
+        partitionKey: tenantId,
+        rowKey: DIRECTORY_ROW,
+        status: 'purged',
+        purgedAt,
+        purgeCounts: JSON.stringify(counts),
+      },
+      'Merge',
+    );
   }
 
   /** Records the end of a tenant's subscription (idempotent: the first end date stays). */

@@ -15,6 +15,8 @@ export const TABLES = {
   /** Per-tenant secrets, wrapped by the tenant key (the pseudonymisation HMAC key). */
   tenantSecrets: 'tenantSecrets',
   restrictions: 'restrictions',
+  /** What falls due when: PartitionKey `${tenantId}_x${yyyymm}`, RowKey starting with the due day. */
+  expiry: 'expiry',
 } as const;
 
 /** Queues live in the global account; their messages name a tenant, never personal data, except events. */
@@ -23,6 +25,8 @@ export const QUEUES = {
   personalDataEventsPoison: 'personal-data-events-poison',
   dsrWork: 'dsr-work',
   dsrWorkPoison: 'dsr-work-poison',
+  retentionWork: 'retention-work',
+  retentionWorkPoison: 'retention-work-poison',
 } as const;
 
 /** Blob containers in each geography's account. */

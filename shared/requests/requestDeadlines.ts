@@ -1,0 +1,105 @@
+// Deadline watch (hourly timer `requestDeadlines`): flags every open request of every tenant `dueSoon` in
+// its last 7 days and `overdue` once its due date has come, and audits each raised flag once.
+import type { Actor } from '../audit/auditEvent';
+import type { Clock } from '../clock';
+import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
+import {
+  type DataSubjectRequest,
+  type DeadlineFlag,
+  REQUEST_STATUSES,
+  type RequestStatus,
+} from './dataSubjectRequest';
+import { isOpen } from './lifecycle';
+import type { DataSubjectRequestService } from './requestService';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** How long before its due date a request counts as due soon. */
+export const DUE_SOON_WINDOW_MS = 7 * DAY_MS;
+
+/**
+ * The flag a request due at `dueAt` carries at `now`: `dueSoon` while 0 < time left ≤ 7 days, `overdue`
+ * from the due instant on (no time is left then), none while more than 7 days are left.
+ */
+export function deadlineFlag(dueAt: Date, now: Date): DeadlineFlag | undefined {
+  const left = dueAt.getTime() - now.getTime();
+  if (left <= 0) return 'overdue';
+  if (left <= DUE_SOON_WINDOW_MS) return 'dueSoon';
+  return undefined;
+}
+
+/** Every status but completed, declined and cancelled; one server-side filtered listing each. */
+const OPEN_STATUSES: readonly RequestStatus[] = REQUEST_STATUSES.filter(isOpen);
+
+const PAGE_SIZE = 200;
+
+const DEADLINE_WATCH: Actor = { type: 'system', id: 'requestDeadlines' };
+
+export interface DeadlineRun {
+  tenants: number;
+  /** Open requests looked at. */
+  checked: number;
+  /** Flag changes this run wrote. */
+  dueSoon: number;
+  overdue: number;
+  cleared: number;
+  /** Tenants that could not be checked; the others were checked regardless. */
+  failures: { tenantId: string; reason: string }[];
+}
+
+export class RequestDeadlines {
+  constructor(
+    private readonly directory: TenantDirectory,
+    private readonly requests: DataSubjectRequestService,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Checks every tenant against one instant, so a run is consistent however long it takes. */
+  async run(correlationId: string): Promise<DeadlineRun> {
+    const now = this.clock();
+    const summary: DeadlineRun = { tenants: 0, checked: 0, dueSoon: 0, overdue: 0, cleared: 0, failures: [] };
+    for await (const entry of this.directory.listTenants()) {
+      summary.tenants++;
+      try {
+        await this.checkTenant(this.directory.scopeOf(entry), now, correlationId, summary);
+      } catch (error) {
+        // One tenant's failure (say, its geography unreachable) must not leave the others unflagged.
+        summary.failures.push({
+          tenantId: entry.tenantId,
+          reason: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+    return summary;
+  }
+
+  private async checkTenant(
+    tenant: TenantScope,
+    now: Date,
+    correlationId: string,
+    summary: DeadlineRun,
+  ): Promise<void> {
+    const flagOf = (request: Pick<DataSubjectRequest, 'dueAt'>) => deadlineFlag(new Date(request.dueAt), now);
+    for (const status of OPEN_STATUSES) {
+      let continuation: string | undefined;
+      do {
+        const page = await this.requests.list(
+          tenant,
+          { status },
+          { top: PAGE_SIZE, ...(continuation ? { continuation } : {}) },
+        );
+        for (const request of page.items) {
+          summary.checked++;
+          // Most requests need no write; only those whose flag is out of date are re-read and written.
+          if (flagOf(request) === request.deadline) continue;
+          const flagged = await this.requests.flagDeadline(tenant, request.id, flagOf, {
+            actor: DEADLINE_WATCH,
+            correlationId,
+          });
+          if (flagged) summary[flagged.deadline ?? 'cleared']++;
+        }
+        continuation = page.continuation;
+      } while (continuation);
+    }
+  }
+}

@@ -1,0 +1,144 @@
+// The expiry index: for each tenant, what falls due on which day, written when data is stored or
+// soft-deleted. The daily purge reads only the entries due by today, so its work is in proportion to
+// what expires, not to what is stored. Layout (table `expiry` of the tenant's geography account):
+// PartitionKey `${tenantId}_x${yyyymm}` (the due month: partitions stay bounded), RowKey
+// `${yyyymmdd}_${kind}_...`, so "due by today" is one range query over the tenant's months.
+import { type TableClient, type TransactionAction } from '@azure/data-tables';
+
+import type { RecordCategory } from '../requests/dataSubjectRequest';
+import type { TenantScope } from '../residency/tenantDirectory';
+import { TABLES } from '../storage/names';
+import { submitInBatches } from '../storage/tableBatches';
+import { dueAt, dueDay, RETENTION_POLICY, SHORT_LIVED_CATEGORIES } from './retentionPolicy';
+
+export type RecordExpiryAction = 'delete' | 'anonymise' | 'purgeDeleted';
+
+export type ExpiryEntry =
+  | {
+      kind: 'record';
+      day: string;
+      action: RecordExpiryAction;
+      category: RecordCategory;
+      subjectKey: string;
+      /** The record's RowKey in its subject's partition. */
+      recordRow: string;
+      deviceKey?: string;
+    }
+  | { kind: 'anonymousRecord'; day: string; anonymousRow: string }
+  | { kind: 'package'; day: string; requestId: string; blobName: string };
+
+export type StoredExpiryEntry = ExpiryEntry & { partitionKey: string; rowKey: string };
+
+interface ExpiryEntity {
+  partitionKey: string;
+  rowKey: string;
+  entry: string;
+}
+
+const compactDay = (day: string) => day.replaceAll('-', '');
+
+export function expiryKeys(tenantId: string, entry: ExpiryEntry): { partitionKey: string; rowKey: string } {
+  const day = compactDay(entry.day);
+  const partitionKey = `${tenantId}_x${day.slice(0, 6)}`;
+  switch (entry.kind) {
+    case 'record':
+      return { partitionKey, rowKey: `${day}_r_${entry.action}_${entry.subjectKey}_${entry.recordRow}` };
+    case 'anonymousRecord':
+      return { partitionKey, rowKey: `${day}_a_${entry.anonymousRow}` };
+    case 'package':
+      return { partitionKey, rowKey: `${day}_p_${entry.requestId}` };
+  }
+}
+
+/** The retention entries of a record with these dates (SPEC §6). Pure. */
+export function recordExpiries(
+  record: { category: RecordCategory; occurredAt: string; deletedAt?: string | undefined },
+  target: { subjectKey: string; recordRow: string; deviceKey?: string | undefined },
+): ExpiryEntry[] {
+  const occurred = new Date(record.occurredAt);
+  const base = {
+    kind: 'record' as const,
+    category: record.category,
+    subjectKey: target.subjectKey,
+    recordRow: target.recordRow,
+    ...(target.deviceKey ? { deviceKey: target.deviceKey } : {}),
+  };
+  const entries: ExpiryEntry[] = [];
+  if ((SHORT_LIVED_CATEGORIES as readonly string[]).includes(record.category)) {
+    entries.push({ ...base, action: 'delete', day: dueDay(dueAt(RETENTION_POLICY.shortLived, occurred)) });
+  }
+  if (record.category === 'alert') {
+    entries.push({
+      ...base,
+      action: 'anonymise',
+      day: dueDay(dueAt(RETENTION_POLICY.alertAnonymisation, occurred)),
+    });
+  }
+  if (record.deletedAt) {
+    const deleted = new Date(record.deletedAt);
+    entries.push({
+      ...base,
+      action: 'purgeDeleted',
+      day: dueDay(dueAt(RETENTION_POLICY.softDeleted, deleted)),
+    });
+  }
+  return entries;
+}
+
+export class ExpiryIndex {
+  private table(tenant: TenantScope): Promise<TableClient> {
+    return tenant.account.table(TABLES.expiry);
+  }
+
+  /** Adds entries (idempotent: an entry's keys are derived from what it says). */
+  async add(tenant: TenantScope, entries: readonly ExpiryEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await submitInBatches(
+      await this.table(tenant),
+      entries.map((entry): TransactionAction => [
+        'upsert',
+        { ...expiryKeys(tenant.tenantId, entry), entry: JSON.stringify(entry) },
+        'Replace',
+      ]),
+    );
+  }
+
+  /** Removes entries that no longer apply (the record changed); missing ones are ignored. */
+  async remove(tenant: TenantScope, entries: readonly ExpiryEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await submitInBatches(
+      await this.table(tenant),
+      entries.map((entry): TransactionAction => ['delete', expiryKeys(tenant.tenantId, entry)]),
+    );
+  }
+
+  /** Entries due on or before `today` (yyyy-mm-dd), oldest day first, a page at a time. */
+  async *due(tenant: TenantScope, today: string, pageSize = 1000): AsyncGenerator<StoredExpiryEntry[]> {
+    const day = compactDay(today);
+    const table = await this.table(tenant);
+    const filter =
+      `PartitionKey ge '${tenant.tenantId}_x' and PartitionKey le '${tenant.tenantId}_x${day.slice(0, 6)}'` +
+      ` and RowKey lt '${day}~'`;
+    for await (const page of table
+      .listEntities<ExpiryEntity>({ queryOptions: { filter } })
+      .byPage({ maxPageSize: pageSize })) {
+      if (page.length === 0) continue;
+      yield page.map((row) => ({
+        ...(JSON.parse(row.entry) as ExpiryEntry),
+        partitionKey: row.partitionKey,
+        rowKey: row.rowKey,
+      }));
+    }
+  }
+
+  /** Deletes entries that were carried out. */
+  async done(tenant: TenantScope, entries: readonly StoredExpiryEntry[]): Promise<void> {
+    await submitInBatches(
+      await this.table(tenant),
+      entries.map((entry): TransactionAction => [
+        'delete',
+        { partitionKey: entry.partitionKey, rowKey: entry.rowKey },
+      ]),
+    );
+  }
+}

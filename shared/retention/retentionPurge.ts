@@ -1,0 +1,217 @@
+// The daily retention purge (SPEC §6): the timer fans out one message per tenant on `retention-work`; each
+// message purges what the tenant's expiry index says is due by today. Every step is idempotent (rows
+// already gone are skipped, entries are removed only after what they name is done), so a run killed
+// part-way resumes on redelivery and two overlapping runs do no harm.
+import { z } from 'zod';
+
+import type { AuditLog } from '../audit/auditEvent';
+import type { Clock } from '../clock';
+import { deterministicId } from '../ids';
+import type { RecordStore, RecordTarget } from '../records/recordStore';
+import { isOpen } from '../requests/lifecycle';
+import type { RequestRepository } from '../requests/requestRepository';
+import type { TenantDirectory, TenantEntry, TenantScope } from '../residency/tenantDirectory';
+import { CONTAINERS, QUEUES, TABLES } from '../storage/names';
+import type { WorkQueue } from '../storage/workQueue';
+import { submitInBatches } from '../storage/tableBatches';
+import { type ExpiryEntry, type ExpiryIndex, type StoredExpiryEntry } from './expiryIndex';
+import { dueAt, dueDay, RETENTION_POLICY } from './retentionPolicy';
+
+export const retentionWorkMessageSchema = z.object({ tenantId: z.uuid(), day: z.iso.date() });
+export type RetentionWorkMessage = z.infer<typeof retentionWorkMessageSchema>;
+
+export interface PurgeReport {
+  tenantId: string;
+  day: string;
+  deleted: Record<string, number>;
+  anonymised: number;
+  anonymisedDeleted: number;
+  packagesDeleted: number;
+  auditEventsDeleted: number;
+  /** Subjects with an open delete or export request: their due data waits for the next run. */
+  subjectsSkipped: number;
+  tenantPurged: boolean;
+}
+
+const PURGE_ACTOR = { type: 'system' as const, id: 'retentionPurge' };
+
+export class RetentionPurge {
+  constructor(
+    private readonly directory: TenantDirectory,
+    private readonly records: RecordStore,
+    private readonly expiry: ExpiryIndex,
+    private readonly audit: AuditLog,
+    private readonly requests: RequestRepository,
+    private readonly workQueue: WorkQueue,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The timer's part: one message per tenant, so each tenant's purge is retried on its own. */
+  async fanOut(): Promise<number> {
+    const day = dueDay(this.clock());
+    let tenants = 0;
+    for await (const entry of this.directory.listTenants()) {
+      await this.workQueue.send(QUEUES.retentionWork, { tenantId: entry.tenantId, day });
+      tenants++;
+    }
+    return tenants;
+  }
+
+  async purgeTenant(message: RetentionWorkMessage): Promise<PurgeReport | undefined> {
+    const entry = await this.directory.get(message.tenantId);
+    if (!entry || entry.status === 'purged') return undefined;
+    const today = dueDay(this.clock());
+    const tenant = this.directory.scopeOf(entry);
+    const report: PurgeReport = {
+      tenantId: entry.tenantId,
+      day: today,
+      deleted: {},
+      anonymised: 0,
+      anonymisedDeleted: 0,
+      packagesDeleted: 0,
+      auditEventsDeleted: 0,
+      subjectsSkipped: 0,
+      tenantPurged: false,
+    };
+    if (this.subscriptionPurgeDue(entry, today)) {
+      await this.purgeWholeTenant(tenant, report);
+      return report;
+    }
+    const protectedSubjects = await this.subjectsWithOpenRequests(tenant);
+    const skipped = new Set<string>();
+    for await (const page of this.expiry.due(tenant, today)) {
+      const done: StoredExpiryEntry[] = [];
+      const deletions: RecordTarget[] = [];
+      const anonymisations: RecordTarget[] = [];
+      const anonymousRows: string[] = [];
+      for (const entry of page) {
+        if (entry.kind === 'record') {
+          if (protectedSubjects.has(entry.subjectKey)) {
+            skipped.add(entry.subjectKey);
+            continue;
+          }
+          const target = {
+            subjectKey: entry.subjectKey,
+            recordRow: entry.recordRow,
+            ...(entry.deviceKey ? { deviceKey: entry.deviceKey } : {}),
+          };
+          (entry.action === 'anonymise' ? anonymisations : deletions).push(target);
+        } else if (entry.kind === 'anonymousRecord') {
+          anonymousRows.push(entry.anonymousRow);
+        } else {
+          await this.deletePackage(tenant, entry.blobName, report);
+        }
+        done.push(entry);
+      }
+      for (const [category, count] of Object.entries(await this.records.deleteRecords(tenant, deletions))) {
+        report.deleted[category] = (report.deleted[category] ?? 0) + (count ?? 0);
+      }
+      const anonymised = await this.records.anonymiseAlerts(tenant, anonymisations);
+      report.anonymised += anonymised.length;
+      await this.expiry.add(
+        tenant,
+        anonymised.map(({ rowKey, occurredAt }) => ({
+          kind: 'anonymousRecord' as const,
+          day: dueDay(dueAt(RETENTION_POLICY.alertDeletion, new Date(occurredAt))),
+          anonymousRow: rowKey,
+        })),
+      );
+      report.anonymisedDeleted += await this.records.deleteAnonymous(tenant, anonymousRows);
+      await this.expiry.done(tenant, done);
+    }
+    report.subjectsSkipped = skipped.size;
+    const cutoff = new Date(this.clock());
+    cutoff.setUTCFullYear(cutoff.getUTCFullYear() - RETENTION_POLICY.auditEvents.after.years);
+    report.auditEventsDeleted = (await this.audit.purgeBefore(tenant, cutoff)).purged;
+    await this.audit.append(tenant, {
+      // One event per tenant and day: a redelivered or overlapping run does not write a second one.
+      id: deterministicId(tenant.tenantId, 'retention.purged', today),
+      action: 'retention.purged',
+      actor: PURGE_ACTOR,
+      target: { type: 'tenant', id: tenant.tenantId },
+      outcome: 'success',
+      correlationId: `retention-${today}`,
+      details: { ...report },
+    });
+    return report;
+  }
+
+  /** Export packages expire 30 days after their request completed (entries written at completion). */
+  expiryOfPackage(requestId: string, blobName: string, completedAt: Date): ExpiryEntry {
+    return {
+      kind: 'package',
+      day: dueDay(dueAt(RETENTION_POLICY.exportPackages, completedAt)),
+      requestId,
+      blobName,
+    };
+  }
+
+  private subscriptionPurgeDue(entry: TenantEntry, today: string): boolean {
+    return (
+      entry.status === 'subscriptionEnded' &&
+      !!entry.subscriptionEndedAt &&
+      dueDay(dueAt(RETENTION_POLICY.endedSubscription, new Date(entry.subscriptionEndedAt))) <= today
+    );
+  }
+
+  private async subjectsWithOpenRequests(tenant: TenantScope): Promise<Set<string>> {
+    const subjects = new Set<string>();
+    for (const type of ['delete', 'export'] as const) {
+      let continuation: string | undefined;
+      do {
+        const page = await this.requests.list(
+          tenant,
+          { type },
+          { top: 200, ...(continuation ? { continuation } : {}) },
+        );
+        for (const request of page.items) {
+          if (!isOpen(request.status)) continue;
+          for (const key of await this.records.findSubjects(tenant, request.subject)) subjects.add(key);
+        }
+        continuation = page.continuation;
+      } while (continuation);
+    }
+    return subjects;
+  }
+
+  private async deletePackage(tenant: TenantScope, blobName: string, report: PurgeReport) {
+    const container = await tenant.account.container(CONTAINERS.exportPackages);
+    const deleted = await container.deleteBlob(blobName, { deleteSnapshots: 'include' }).then(
+      () => true,
+      (error: { statusCode?: number }) => {
+        if (error.statusCode === 404) return false;
+        throw error;
+      },
+    );
+    if (deleted) report.packagesDeleted++;
+  }
+
+  /**
+   * Passive deletion: 30 days after the subscription ended, every row of the tenant in every table of its
+   * geography (its keys with them: data keys and the pseudonymisation key are rows too) and every package
+   * go, then the directory entry is marked purged. Safe to run again after a crash.
+   */
+  private async purgeWholeTenant(tenant: TenantScope, report: PurgeReport): Promise<void> {
+    for (const name of Object.values(TABLES)) {
+      const table = await tenant.account.table(name);
+      const rows: { partitionKey: string; rowKey: string }[] = [];
+      const filter = `PartitionKey ge '${tenant.tenantId}' and PartitionKey lt '${tenant.tenantId}~'`;
+      for await (const row of table.listEntities({
+        queryOptions: { filter, select: ['PartitionKey', 'RowKey'] },
+      })) {
+        rows.push({ partitionKey: row.partitionKey!, rowKey: row.rowKey! });
+      }
+      const deleted = await submitInBatches(
+        table,
+        rows.map((key) => ['delete', key] as const),
+      );
+      if (deleted > 0) report.deleted[name] = deleted;
+    }
+    const container = await tenant.account.container(CONTAINERS.exportPackages);
+    for await (const blob of container.listBlobsFlat({ prefix: `${tenant.tenantId}/` })) {
+      await this.deletePackage(tenant, blob.name, report);
+    }
+    await this.directory.markPurged(tenant.tenantId, this.clock().toISOString(), report.deleted);
+    report.tenantPurged = true;
+  }
+}
