@@ -3,10 +3,17 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // ts-jest only transpiles (isolatedModules): `npm run typecheck` type-checks the whole tree once.
   transform: {
-    '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+    '^.+\\.[tj]s$': [
+      'ts-jest',
+      {
+        isolatedModules: true,
+        tsconfig: { allowJs: true, esModuleInterop: true, module: 'commonjs', target: 'es2022' },
+      },
+    ],
   },
-  // jose is ESM-only; let swc turn it into CommonJS for jest's module loader.
+  // jose is ESM-only; let ts-jest turn it into CommonJS for jest's module loader.
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   globalSetup: '<rootDir>/test/support/globalSetup.ts',
   globalTeardown: '<rootDir>/test/support/globalTeardown.ts',

@@ -410,6 +410,32 @@ describe('TableAuditLog.purgeBefore', () => {
     expect(await sequences(verifier, scope)).toEqual(events.slice(12).map((e) => e.sequence));
   });
 
+  it('verifies validly while appends land after it located the tail', async () => {
+    const rec = recorder();
+    const { tenant, log } = await logWith(3, 9);
+    const verifier = new TableAuditLog(settableClock().clock, { blockSize: BLOCK_SIZE });
+    const scope = testTenantScope(rec.storage, tenant.geography, tenant.tenantId);
+    let armed = true;
+    rec.beforeEach(async (request) => {
+      if (!armed || !decodeURIComponent(request.url).includes('$filter=')) return;
+      armed = false;
+      // Past the head the verifier read (12), in its block and in the next one.
+      for (let n = 13; n <= 17; n++) await log.append(tenant, input(n));
+    });
+
+    expect(await verifier.verify(scope)).toEqual({ valid: true, checked: 17 });
+    expect(armed).toBe(false);
+    // And a purge running as well.
+    armed = true;
+    rec.beforeEach(async (request) => {
+      if (!armed || !decodeURIComponent(request.url).includes('$filter=')) return;
+      armed = false;
+      await log.purgeBefore(tenant, CUTOFF);
+      await log.append(tenant, input(18));
+    });
+    expect(await verifier.verify(scope)).toEqual({ valid: true, checked: 15 });
+  });
+
   it('runs beside appends', async () => {
     const { tenant, log } = await logWith(12, 3);
     const other = coldInstance(tenant);
