@@ -124,8 +124,8 @@ export class RetentionPurge {
     cutoff.setUTCFullYear(cutoff.getUTCFullYear() - RETENTION_POLICY.auditEvents.after.years);
     report.auditEventsDeleted = (await this.audit.purgeBefore(tenant, cutoff)).purged;
     await this.audit.append(tenant, {
-      // One event per tenant and day: a redelivered or overlapping run does not write a second one.
-      id: deterministicId(tenant.tenantId, 'retention.purged', today),
+      // One event per run; a redelivered run that found the same (usually nothing) does not write another.
+      id: deterministicId(tenant.tenantId, 'retention.purged', today, JSON.stringify(report)),
       action: 'retention.purged',
       actor: PURGE_ACTOR,
       target: { type: 'tenant', id: tenant.tenantId },

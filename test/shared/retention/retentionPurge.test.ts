@@ -227,13 +227,19 @@ describe('retention purge, by the calendar', () => {
 });
 
 describe('retention purge, as a process', () => {
-  it('writes one audit event per tenant and day with the counts, however often it runs; the chain stays valid', async () => {
+  it('writes one audit event per run with its counts; a repeated run that finds the same writes none; the chain stays valid', async () => {
     const tenant = await newTenant();
     await put(tenant, 'usage', '2026-01-01T00:00:00Z');
     await purgeOn(tenant, '2026-02-01');
     await purgeOn(tenant, '2026-02-01');
+    await purgeOn(tenant, '2026-02-01');
+    await purgeOn(tenant, '2026-02-02');
     const events = await services.audit.list(tenant, { action: 'retention.purged' }, { top: 10 });
-    expect(events.items.map((e) => e.details.deleted)).toEqual([{ usage: 1 }]);
+    expect(events.items.map((e) => [e.details.day, e.details.deleted])).toEqual([
+      ['2026-02-01', { usage: 1 }],
+      ['2026-02-01', {}],
+      ['2026-02-02', {}],
+    ]);
     expect(await services.audit.verify(tenant)).toMatchObject({ valid: true });
   });
 
