@@ -286,7 +286,7 @@ export class TableAuditLog implements AuditLog {
         if (feed()) continue;
         // Two things running beside a verification look like a broken chain without being one; anything else is.
         const checkpoint = await this.readCheckpoint(table, tenant.tenantId);
-        if (checkpoint.sequence < 0) {
+        if (checkpoint.sequence > start.sequence) {
           // A purge moved the checkpoint and deleted events from the old start on: the chain starts there now,
           // and goes on with the rows still to come.
           start = checkpoint;
