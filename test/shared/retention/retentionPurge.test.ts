@@ -29,7 +29,8 @@ const counter: PipelinePolicy = {
     const response = await next(request);
     if (request.method === 'GET' && response.bodyAsText) {
       const body = JSON.parse(response.bodyAsText) as { value?: unknown[] };
-      entitiesRead += Array.isArray(body.value) ? body.value.length : 1;
+      // Queries only: what a scan of stored data would make grow (point reads are counted as requests).
+      if (Array.isArray(body.value)) entitiesRead += body.value.length;
     }
     return response;
   },
