@@ -103,6 +103,19 @@ export function redactOtherPeople(
 
 /** Whether a key names a person (exported for tests and for readers of the rule). */
 export function namesPerson(key: string): boolean {
+  // Records of one category repeat the same keys: classify each key once (bounded, keys are few).
+  let known = PERSON_KEY_CACHE.get(key);
+  if (known === undefined) {
+    known = classifyKey(key);
+    if (PERSON_KEY_CACHE.size >= 10_000) PERSON_KEY_CACHE.clear();
+    PERSON_KEY_CACHE.set(key, known);
+  }
+  return known;
+}
+
+const PERSON_KEY_CACHE = new Map<string, boolean>();
+
+function classifyKey(key: string): boolean {
   const words = key
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .toLowerCase()

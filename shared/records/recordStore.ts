@@ -379,10 +379,17 @@ export class RecordStore {
     if (!dataKey) return;
     const records = await this.records(tenant);
     const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
-    for await (const row of records.listEntities<RecordEntity>({
-      queryOptions: { filter: rowKeyRange(partitionKey, `${category}_`) },
-    })) {
-      yield toRecord(row, dataKey);
+    const pages = records
+      .listEntities<RecordEntity>({ queryOptions: { filter: rowKeyRange(partitionKey, `${category}_`) } })
+      .byPage({ maxPageSize: 1000 });
+    // One page read ahead: storage fetches the next page while the caller (a package) works on this one.
+    let next = pages.next();
+    for (;;) {
+      const page = await next;
+      if (page.done) return;
+      next = pages.next();
+      next.catch(() => undefined); // surfaced by the await above on the next turn
+      for (const row of page.value) yield toRecord(row, dataKey);
     }
   }
 

@@ -1,0 +1,111 @@
+// Counts storage requests two ways: a pipeline policy on every Table client (the product's, through
+// StorageClientOptions.tablePolicies, and the benchmark's raw ones), and every HTTP request the process
+// sends, by Azurite service, through node's `http.client.request.start` diagnostics channel. The product
+// builds its Blob and Queue clients without a policy hook, so the channel is what counts those.
+import type { ClientRequest } from 'node:http';
+import { subscribe } from 'node:diagnostics_channel';
+
+import type { AzuritePorts } from '../local/azurite';
+import type { StorageClientOptions } from '../shared/storage/storageAccount';
+
+/** The pipeline policy type of @azure/data-tables, without depending on @azure/core-rest-pipeline directly. */
+export type TablePolicy = NonNullable<StorageClientOptions['tablePolicies']>[number]['policy'];
+
+export interface RequestCounts {
+  /** Table requests seen by the pipeline policy (every try, retries included). */
+  tablePolicy: number;
+  /** HTTP requests sent by the process, by Azurite service. */
+  table: number;
+  blob: number;
+  queue: number;
+  /** HTTP requests to anything else (none expected). */
+  other: number;
+  /**
+   * HTTP requests by operation: `GET records()` a query, `GET recordLookup(key)` a point read,
+   * `PUT …(key)` an upsert, `POST records` an insert, `POST $batch` an entity-group transaction,
+   * `blob PUT block` and the like for Blob and Queue.
+   */
+  operations: Record<string, number>;
+}
+
+type Service = 'table' | 'blob' | 'queue' | 'other';
+
+export class RequestCounter {
+  private readonly counts: Omit<RequestCounts, 'operations'> = {
+    tablePolicy: 0,
+    table: 0,
+    blob: 0,
+    queue: 0,
+    other: 0,
+  };
+  private readonly operations = new Map<string, number>();
+  private readonly serviceByPort = new Map<string, Service>();
+
+  /** Add to every Table client; `perRetry` so that a retried request counts as the requests it sent. */
+  readonly tablePolicy: TablePolicy = {
+    name: 'benchTableRequestCounter',
+    sendRequest: (request, next) => {
+      this.counts.tablePolicy++;
+      return next(request);
+    },
+  };
+
+  constructor(ports: AzuritePorts) {
+    this.serviceByPort.set(String(ports.table), 'table');
+    this.serviceByPort.set(String(ports.blob), 'blob');
+    this.serviceByPort.set(String(ports.queue), 'queue');
+    subscribe('http.client.request.start', (message) => {
+      const request = (message as { request: ClientRequest }).request;
+      const host = String(request.getHeader('host') ?? '');
+      const port = host.slice(host.lastIndexOf(':') + 1);
+      const service = this.serviceByPort.get(port) ?? 'other';
+      this.counts[service]++;
+      const operation = operationOf(service, request.method, request.path);
+      this.operations.set(operation, (this.operations.get(operation) ?? 0) + 1);
+    });
+  }
+
+  snapshot(): RequestCounts {
+    return { ...this.counts, operations: Object.fromEntries(this.operations) };
+  }
+
+  /** Requests since `before`. */
+  since(before: RequestCounts): RequestCounts {
+    const now = this.snapshot();
+    return {
+      tablePolicy: now.tablePolicy - before.tablePolicy,
+      table: now.table - before.table,
+      blob: now.blob - before.blob,
+      queue: now.queue - before.queue,
+      other: now.other - before.other,
+      operations: Object.fromEntries(
+        Object.entries(now.operations)
+          .map(([name, count]): [string, number] => [name, count - (before.operations[name] ?? 0)])
+          .filter(([, count]) => count > 0)
+          .sort(([, a], [, b]) => b - a),
+      ),
+    };
+  }
+}
+
+/** A short name for a request: method and table (with the kind of key) or Blob `comp`. */
+function operationOf(service: Service, method: string, path: string): string {
+  const [pathname = '', query = ''] = path.split('?');
+  // Azurite's URLs: /<account>/<resource>...
+  const resource = decodeURIComponent(pathname.split('/')[2] ?? '');
+  if (service === 'table') {
+    const open = resource.indexOf('(');
+    if (open < 0) return `${method} ${resource}`;
+    const table = resource.slice(0, open);
+    return `${method} ${table}${resource.slice(open) === '()' ? '()' : '(key)'}`;
+  }
+  if (service === 'blob') {
+    const comp = new URLSearchParams(query).get('comp');
+    return `blob ${method} ${comp ?? (pathname.split('/').length > 3 ? 'blob' : 'container')}`;
+  }
+  return `${service} ${method}`;
+}
+
+/** Every storage request in a count (by the HTTP channel; the policy count is a cross-check of `table`). */
+export const totalRequests = (counts: RequestCounts): number =>
+  counts.table + counts.blob + counts.queue + counts.other;

@@ -1,0 +1,112 @@
+// Sizes of the run: BENCH_SCALE=full (default) or small, each figure overridable by its own variable.
+
+export interface Scale {
+  name: string;
+  discovery: {
+    /** Records of the small and the large tenant, the subject's included. */
+    smallTenantRecords: number;
+    largeTenantRecords: number;
+    subjectRecords: number;
+    recordsPerOtherSubject: number;
+    repetitions: number;
+  };
+  export: { subjectRecords: number; repetitions: number };
+  ingestion: { events: number; subjects: number; concurrency: number };
+  /** Bytes of JSON in each record's `data`. */
+  recordBytes: number;
+  /** Concurrent transactions while seeding. */
+  seedConcurrency: number;
+  /** Which scenarios run (BENCH_SCENARIOS=discovery,export,ingestion; default all). */
+  scenarios: ScenarioName[];
+}
+
+export const SCENARIOS = ['discovery', 'export', 'ingestion'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+const PRESETS: Record<string, Scale> = {
+  full: {
+    name: 'full',
+    discovery: {
+      smallTenantRecords: 10_000,
+      largeTenantRecords: 100_000,
+      subjectRecords: 100,
+      recordsPerOtherSubject: 10,
+      repetitions: 5,
+    },
+    export: { subjectRecords: 10_000, repetitions: 3 },
+    ingestion: { events: 3_000, subjects: 300, concurrency: 16 },
+    recordBytes: 1_000,
+    seedConcurrency: 8,
+    scenarios: [...SCENARIOS],
+  },
+  small: {
+    name: 'small',
+    discovery: {
+      smallTenantRecords: 1_000,
+      largeTenantRecords: 10_000,
+      subjectRecords: 100,
+      recordsPerOtherSubject: 10,
+      repetitions: 3,
+    },
+    export: { subjectRecords: 1_000, repetitions: 2 },
+    ingestion: { events: 300, subjects: 30, concurrency: 16 },
+    recordBytes: 1_000,
+    seedConcurrency: 8,
+    scenarios: [...SCENARIOS],
+  },
+};
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const text = env[name]?.trim();
+  if (!text) return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}.`);
+  return value;
+}
+
+export function scaleFrom(env: NodeJS.ProcessEnv = process.env): Scale {
+  const name = env.BENCH_SCALE?.trim() || 'full';
+  const preset = PRESETS[name];
+  if (!preset) throw new Error(`BENCH_SCALE must be one of ${Object.keys(PRESETS).join(', ')}.`);
+  const d = preset.discovery;
+  const scale: Scale = {
+    name,
+    discovery: {
+      smallTenantRecords: integer(env, 'BENCH_DISCOVERY_SMALL', d.smallTenantRecords),
+      largeTenantRecords: integer(env, 'BENCH_DISCOVERY_LARGE', d.largeTenantRecords),
+      subjectRecords: integer(env, 'BENCH_DISCOVERY_SUBJECT_RECORDS', d.subjectRecords),
+      recordsPerOtherSubject: integer(env, 'BENCH_RECORDS_PER_SUBJECT', d.recordsPerOtherSubject),
+      repetitions: integer(env, 'BENCH_DISCOVERY_REPETITIONS', d.repetitions),
+    },
+    export: {
+      subjectRecords: integer(env, 'BENCH_EXPORT_RECORDS', preset.export.subjectRecords),
+      repetitions: integer(env, 'BENCH_EXPORT_REPETITIONS', preset.export.repetitions),
+    },
+    ingestion: {
+      events: integer(env, 'BENCH_INGEST_EVENTS', preset.ingestion.events),
+      subjects: integer(env, 'BENCH_INGEST_SUBJECTS', preset.ingestion.subjects),
+      concurrency: integer(env, 'BENCH_INGEST_CONCURRENCY', preset.ingestion.concurrency),
+    },
+    recordBytes: integer(env, 'BENCH_RECORD_BYTES', preset.recordBytes, 100),
+    seedConcurrency: integer(env, 'BENCH_SEED_CONCURRENCY', preset.seedConcurrency),
+    scenarios: scenarioList(env.BENCH_SCENARIOS),
+  };
+  if (scale.discovery.subjectRecords > scale.discovery.smallTenantRecords) {
+    throw new Error('The small tenant must hold at least the discovery subject records.');
+  }
+  if (scale.discovery.smallTenantRecords > scale.discovery.largeTenantRecords) {
+    throw new Error('BENCH_DISCOVERY_SMALL must not exceed BENCH_DISCOVERY_LARGE.');
+  }
+  return scale;
+}
+
+function scenarioList(text: string | undefined): ScenarioName[] {
+  if (!text?.trim()) return [...SCENARIOS];
+  const names = text.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) {
+      throw new Error(`BENCH_SCENARIOS: "${name}" is not one of ${SCENARIOS.join(', ')}.`);
+    }
+  }
+  return SCENARIOS.filter((name) => names.includes(name));
+}
