@@ -3,7 +3,6 @@
 import { DomainError } from '../shared/errors';
 import type { QueueFunction } from '../shared/hosting/functionDefinition';
 import { dequeueCountOf, MAX_DEQUEUE_COUNT } from '../shared/hosting/queueFailures';
-import { validationDetails } from '../shared/http/errorResponse';
 import { dsrWorkMessageSchema } from '../shared/requests/requestFulfilment';
 import { QUEUE_CONNECTION, QUEUES } from '../shared/storage/names';
 
@@ -13,19 +12,10 @@ export const dsrWork: QueueFunction = {
   queueName: QUEUES.dsrWork,
   connection: QUEUE_CONNECTION,
   async handle(services, message, context) {
-    const parsed = dsrWorkMessageSchema.safeParse(message);
-    if (!parsed.success) {
-      await services.poison.put(
-        QUEUES.dsrWork,
-        message,
-        'The message does not match the schema.',
-        context,
-        validationDetails(parsed.error),
-      );
-      return;
-    }
+    const work = await services.poison.decode(QUEUES.dsrWork, dsrWorkMessageSchema, message, context);
+    if (!work) return;
     try {
-      await services.fulfilment.run(parsed.data);
+      await services.fulfilment.run(work);
     } catch (error) {
       // A request or tenant that does not exist will not exist on the next delivery either.
       if (error instanceof DomainError && (error.code === 'NotFound' || error.code === 'TenantNotFound')) {
@@ -33,7 +23,7 @@ export const dsrWork: QueueFunction = {
         return;
       }
       if (dequeueCountOf(context) >= MAX_DEQUEUE_COUNT) {
-        await services.fulfilment.fail(parsed.data, error instanceof Error ? error.message : String(error));
+        await services.fulfilment.fail(work, error instanceof Error ? error.message : String(error));
       }
       throw error; // redelivered, or moved to dsr-work-poison with this reason by the host adapter
     }

@@ -3,10 +3,15 @@
 // host would have moved it without one.
 import type { InvocationContext } from '@azure/functions';
 
+import type { z } from 'zod';
+
 import type { Clock } from '../clock';
+import { validationDetails } from '../http/errorResponse';
 import type { StorageAccount } from '../storage/storageAccount';
 import { poisonQueueOf } from '../storage/names';
 import { sendJson } from '../storage/queueMessages';
+
+export const SCHEMA_MISMATCH = 'The message does not match the schema.';
 
 /** Matches host.json `extensions.queues.maxDequeueCount` and the local host. */
 export const MAX_DEQUEUE_COUNT = 5;
@@ -37,6 +42,17 @@ export class PoisonQueue {
     };
     context.warn(`Message moved to ${poisonQueueOf(queue)}: ${reason}`);
     await sendJson(await this.account.queue(poisonQueueOf(queue)), poisoned);
+  }
+
+  /**
+   * The message decoded by its schema, or undefined when it does not match: then it is already in
+   * `<queue>-poison` with the failing fields, and the caller simply returns (no redelivery would help).
+   */
+  async decode<T>(queue: string, schema: z.ZodType<T>, message: unknown, context: InvocationContext) {
+    const parsed = schema.safeParse(message);
+    if (parsed.success) return parsed.data;
+    await this.put(queue, message, SCHEMA_MISMATCH, context, validationDetails(parsed.error));
+    return undefined;
   }
 
   /** Approximate number of messages waiting in `<queue>-poison`. */

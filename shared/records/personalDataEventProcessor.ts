@@ -5,7 +5,6 @@ import type { InvocationContext } from '@azure/functions';
 import type { AuditLog } from '../audit/auditEvent';
 import { DomainError } from '../errors';
 import type { PoisonQueue } from '../hosting/queueFailures';
-import { validationDetails } from '../http/errorResponse';
 import { deterministicId } from '../ids';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
 import { QUEUES } from '../storage/names';
@@ -23,17 +22,13 @@ export class PersonalDataEventProcessor {
   ) {}
 
   async process(message: unknown, context: InvocationContext): Promise<EventOutcome> {
-    const parsed = personalDataEventSchema.safeParse(message);
-    if (!parsed.success) {
-      await this.reject(
-        message,
-        'The event does not match the schema.',
-        context,
-        validationDetails(parsed.error),
-      );
-      return 'poisoned';
-    }
-    const event = parsed.data;
+    const event = await this.poison.decode(
+      QUEUES.personalDataEvents,
+      personalDataEventSchema,
+      message,
+      context,
+    );
+    if (!event) return 'poisoned';
     try {
       await this.apply(event);
       return 'processed';

@@ -76,7 +76,7 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
     const kept = await poisoned((m) => (m.message as { eventId?: string }).eventId === eventId);
     expect(kept).toMatchObject({
       queue: QUEUES.personalDataEvents,
-      reason: 'The event does not match the schema.',
+      reason: 'The message does not match the schema.',
       dequeueCount: 1,
       message: { eventId, countryCode: 'Germany' },
     });
@@ -92,7 +92,7 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
     const text = `plain text ${randomUUID()}`;
     await deliver(text);
     expect(await poisoned((m) => m.message === text)).toMatchObject({
-      reason: 'The event does not match the schema.',
+      reason: 'The message does not match the schema.',
     });
   });
 
