@@ -30,6 +30,11 @@ export interface RequestCounts {
 
 type Service = 'table' | 'blob' | 'queue' | 'other';
 
+/** Table requests by kind (`$batch <table> <action>` names the table and action inside a transaction). */
+export type TableTrace = Record<string, { requests: number; rows: number; ms: number }>;
+
+const SUBREQUEST = /^(DELETE|POST|PUT|PATCH|MERGE) (\S+) HTTP\/1\.1\r?$/gm;
+
 export class RequestCounter {
   private readonly counts: Omit<RequestCounts, 'operations'> = {
     tablePolicy: 0,
@@ -40,15 +45,40 @@ export class RequestCounter {
   };
   private readonly operations = new Map<string, number>();
   private readonly serviceByPort = new Map<string, Service>();
+  private trace: TableTrace | undefined;
 
   /** Add to every Table client; `perRetry` so that a retried request counts as the requests it sent. */
   readonly tablePolicy: TablePolicy = {
     name: 'benchTableRequestCounter',
-    sendRequest: (request, next) => {
+    sendRequest: async (request, next) => {
       this.counts.tablePolicy++;
-      return next(request);
+      const trace = this.trace;
+      if (!trace) return next(request);
+      const { kind, rows } = tableKindOf(request.method, request.url, request.body);
+      const started = performance.now();
+      try {
+        return await next(request);
+      } finally {
+        const entry = (trace[kind] ??= { requests: 0, rows: 0, ms: 0 });
+        entry.requests++;
+        entry.rows += rows;
+        entry.ms += performance.now() - started;
+      }
     },
   };
+
+  /**
+   * Starts tracing Table requests by kind, with the time each took (from the policy to the response);
+   * the function returned stops it and gives the trace.
+   */
+  startTrace(): () => TableTrace {
+    const trace: TableTrace = {};
+    this.trace = trace;
+    return () => {
+      if (this.trace === trace) this.trace = undefined;
+      return trace;
+    };
+  }
 
   constructor(ports: AzuritePorts) {
     this.serviceByPort.set(String(ports.table), 'table');
@@ -109,3 +139,24 @@ function operationOf(service: Service, method: string, path: string): string {
 /** Every storage request in a count (by the HTTP channel; the policy count is a cross-check of `table`). */
 export const totalRequests = (counts: RequestCounts): number =>
   counts.table + counts.blob + counts.queue + counts.other;
+
+/** A Table request's kind: method and table, or for a transaction the table and action inside it. */
+function tableKindOf(method: string, url: string, body: unknown): { kind: string; rows: number } {
+  const resourceOf = (address: string) => {
+    const segment = decodeURIComponent(new URL(address).pathname.split('/').pop() ?? '');
+    const open = segment.indexOf('(');
+    if (open < 0) return { table: segment, keyed: false };
+    return { table: segment.slice(0, open), keyed: segment.slice(open) !== '()' };
+  };
+  if (url.includes('$batch') && typeof body === 'string') {
+    const kinds = new Map<string, number>();
+    for (const match of body.matchAll(SUBREQUEST)) {
+      const kind = `$batch ${resourceOf(match[2]!).table} ${match[1]!}`;
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    }
+    const rows = [...kinds.values()].reduce((sum, n) => sum + n, 0);
+    return { kind: [...kinds.keys()].sort().join(' + ') || '$batch', rows };
+  }
+  const { table, keyed } = resourceOf(url);
+  return { kind: `${method} ${table}${keyed ? '(key)' : method === 'GET' ? ' query' : ''}`, rows: 1 };
+}

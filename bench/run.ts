@@ -1,4 +1,4 @@
-// `npm run bench`: starts an in-memory Azurite of its own, runs the discovery, export and ingestion
+// `npm run bench`: starts an in-memory Azurite of its own, runs the discovery, export, ingestion and purge
 // scenarios against the product's services and against the raw Azure SDK on the same Azurite, prints one
 // JSON document to stdout (progress goes to stderr) and stops Azurite. Sizes: see scale.ts and README.md.
 import { readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { startBench } from './environment';
 import { exportScenario } from './exportScenario';
 import { ingestionScenario } from './ingestion';
 import { checkSeederLayout } from './layoutCheck';
+import { purgeScenario } from './purge';
 import { type ScenarioName, scaleFrom } from './scale';
 import { collectGarbage, now, progress, round } from './util';
 
@@ -33,6 +34,8 @@ async function main(): Promise<void> {
     const exported = runs('export') ? await exportScenario(bench, scale) : undefined;
     collectGarbage();
     const ingestion = runs('ingestion') ? await ingestionScenario(bench, scale) : undefined;
+    collectGarbage();
+    const purge = runs('purge') ? await purgeScenario(bench, scale) : undefined;
     const output = {
       azurite: (
         JSON.parse(readFileSync(require.resolve('azurite/package.json'), 'utf8')) as { version: string }
@@ -59,10 +62,12 @@ async function main(): Promise<void> {
         layoutCheck: layout,
         discovery: discovery?.seeding ?? 'not run',
         export: exported?.seeding ?? 'not run',
+        purge: purge?.seeding ?? 'not run',
       },
       discovery: discovery?.result ?? 'not run',
       export: exported?.result ?? 'not run',
       ingestion: ingestion ?? 'not run',
+      purge: purge?.result ?? 'not run',
       totalSeconds: 0,
     };
     output.totalSeconds = round((now() - started) / 1000);

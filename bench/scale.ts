@@ -12,15 +12,17 @@ export interface Scale {
   };
   export: { subjectRecords: number; repetitions: number };
   ingestion: { events: number; subjects: number; concurrency: number };
+  /** Expired (`usage`) and live (`directory`) records of the purge tenant, and records per subject. */
+  purge: { expired: number; live: number; recordsPerSubject: number };
   /** Bytes of JSON in each record's `data`. */
   recordBytes: number;
   /** Concurrent transactions while seeding. */
   seedConcurrency: number;
-  /** Which scenarios run (BENCH_SCENARIOS=discovery,export,ingestion; default all). */
+  /** Which scenarios run (BENCH_SCENARIOS=discovery,export,ingestion,purge; default all). */
   scenarios: ScenarioName[];
 }
 
-export const SCENARIOS = ['discovery', 'export', 'ingestion'] as const;
+export const SCENARIOS = ['discovery', 'export', 'ingestion', 'purge'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 const PRESETS: Record<string, Scale> = {
@@ -35,6 +37,7 @@ const PRESETS: Record<string, Scale> = {
     },
     export: { subjectRecords: 10_000, repetitions: 3 },
     ingestion: { events: 3_000, subjects: 300, concurrency: 16 },
+    purge: { expired: 5_000, live: 20_000, recordsPerSubject: 10 },
     recordBytes: 1_000,
     seedConcurrency: 8,
     scenarios: [...SCENARIOS],
@@ -50,6 +53,7 @@ const PRESETS: Record<string, Scale> = {
     },
     export: { subjectRecords: 1_000, repetitions: 2 },
     ingestion: { events: 300, subjects: 30, concurrency: 16 },
+    purge: { expired: 500, live: 2_000, recordsPerSubject: 10 },
     recordBytes: 1_000,
     seedConcurrency: 8,
     scenarios: [...SCENARIOS],
@@ -86,6 +90,11 @@ export function scaleFrom(env: NodeJS.ProcessEnv = process.env): Scale {
       events: integer(env, 'BENCH_INGEST_EVENTS', preset.ingestion.events),
       subjects: integer(env, 'BENCH_INGEST_SUBJECTS', preset.ingestion.subjects),
       concurrency: integer(env, 'BENCH_INGEST_CONCURRENCY', preset.ingestion.concurrency),
+    },
+    purge: {
+      expired: integer(env, 'BENCH_PURGE_EXPIRED', preset.purge.expired),
+      live: integer(env, 'BENCH_PURGE_LIVE', preset.purge.live),
+      recordsPerSubject: integer(env, 'BENCH_PURGE_RECORDS_PER_SUBJECT', preset.purge.recordsPerSubject),
     },
     recordBytes: integer(env, 'BENCH_RECORD_BYTES', preset.recordBytes, 100),
     seedConcurrency: integer(env, 'BENCH_SEED_CONCURRENCY', preset.seedConcurrency),

@@ -4,6 +4,8 @@
 import { RestError, type TableClient, type TransactionAction } from '@azure/data-tables';
 
 export const BATCH_LIMIT = 100;
+/** Transactions of different partitions in flight at once (each partition's own stay in order). */
+const PARALLEL_PARTITIONS = 8;
 
 /** Submits the actions; returns how many took effect (rows already gone are not counted). */
 export async function submitInBatches(
@@ -18,18 +20,22 @@ export async function submitInBatches(
     byPartition.set(partitionKey, group);
   }
   let done = 0;
-  for (const group of byPartition.values()) {
-    for (let i = 0; i < group.length; i += BATCH_LIMIT) {
-      const batch = group.slice(i, i + BATCH_LIMIT);
-      try {
-        await table.submitTransaction(batch);
-        done += batch.length;
-      } catch (error) {
-        if (!(error instanceof RestError && error.statusCode === 404)) throw error;
-        done += await oneByOne(table, batch);
+  const groups = [...byPartition.values()];
+  const worker = async () => {
+    for (let group = groups.shift(); group; group = groups.shift()) {
+      for (let i = 0; i < group.length; i += BATCH_LIMIT) {
+        const batch = group.slice(i, i + BATCH_LIMIT);
+        try {
+          await table.submitTransaction(batch);
+          done += batch.length;
+        } catch (error) {
+          if (!(error instanceof RestError && error.statusCode === 404)) throw error;
+          done += await oneByOne(table, batch);
+        }
       }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTITIONS, groups.length) }, worker));
   return done;
 }
 

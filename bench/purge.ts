@@ -1,0 +1,211 @@
+// (d) Retention purge throughput: a tenant (AU, a geography no other scenario uses) holds E expired
+// short-lived records (`usage`, occurred 40 to 100 days before the bench clock) and L live ones
+// (`directory`), ~10 records per subject, seeded by the raw seeder (exactly what upsert writes, expiry
+// index entries included). The real purge (`services.retention.purgeTenant`) is timed and its requests
+// counted, against a floor in the same run: raw SDK entity-group deletes (100 per transaction, grouped by
+// partition, one at a time as the product sends them) of E record rows seeded the same way into tables of
+// their own in the same account.
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
+
+import type { UpsertInput } from '../shared/records/recordStore';
+import { dueDay } from '../shared/retention/retentionPolicy';
+import type { RecordCategory } from '../shared/requests/dataSubjectRequest';
+import type { TenantScope } from '../shared/residency/tenantDirectory';
+import { TABLES } from '../shared/storage/names';
+import { type BenchSubject, benchSubject, random, recordData } from './dataset';
+import type { Bench } from './environment';
+import type { SeedStats, SeedSubject } from './rawSeeder';
+import { totalRequests } from './requestCounter';
+import type { Scale } from './scale';
+import { now, progress, round } from './util';
+
+const RAW = { records: 'benchPurgeRecords', lookups: 'benchPurgeLookup', expiry: 'benchPurgeExpiry' };
+const DAY_MS = 24 * 60 * 60 * 1000;
+const BATCH_LIMIT = 100;
+
+export async function purgeScenario(bench: Bench, scale: Scale) {
+  const { expired, live, recordsPerSubject } = scale.purge;
+  const { services } = bench;
+  const clock = services.clock();
+  const tenant = await bench.newTenant('AU');
+
+  // Expired subjects hold only `usage` records, live subjects only `directory` ones: the expired records
+  // sit ~10 to a partition, as the floor's do.
+  const expiredSubjects = Math.ceil(expired / recordsPerSubject);
+  const liveSubjects = Math.ceil(live / recordsPerSubject);
+  const subjectsOf = (seed: number, category: RecordCategory, total: number) => {
+    const rng = random(seed);
+    return (index: number): SeedSubject => {
+      const owner = benchSubject(rng, `purge.${category}${index}`);
+      const count = Math.min(recordsPerSubject, total - index * recordsPerSubject);
+      return { subject: owner.subject, records: records(rng, owner, category, count, index) };
+    };
+  };
+  const records = (
+    rng: () => number,
+    owner: BenchSubject,
+    category: RecordCategory,
+    count: number,
+    index: number,
+  ): UpsertInput[] =>
+    Array.from({ length: count }, (_, i) => ({
+      category,
+      recordId: `${category}-${index}-${i}`,
+      subject: owner.subject,
+      occurredAt: new Date(
+        clock.getTime() - (category === 'usage' ? 40 + rng() * 60 : rng() * 300) * DAY_MS,
+      ).toISOString(),
+      data: recordData(rng, scale.recordBytes, owner),
+    }));
+
+  progress(`purge: seeding ${expired} expired and ${live} live records`);
+  const seeder = await bench.seeder(tenant, scale.seedConcurrency);
+  const seeding: Record<string, SeedStats> = {
+    expired: await seeder.seed(expiredSubjects, subjectsOf(21, 'usage', expired)),
+    live: await seeder.seed(liveSubjects, subjectsOf(22, 'directory', live)),
+  };
+  const rawSeeder = await bench.seeder(tenant, scale.seedConcurrency, RAW);
+  seeding.raw = await rawSeeder.seed(expiredSubjects, subjectsOf(21, 'usage', expired));
+  const rawRecords = await bench.rawTable(tenant.geography, RAW.records);
+  const rawKeys = await recordKeysOf(rawRecords, tenant.tenantId);
+  if (rawKeys.length !== expired) throw new Error(`Purge: the floor holds ${rawKeys.length} records.`);
+  const before = await storedCounts(bench, tenant);
+  if (before.expired !== expired || before.live !== live || before.expiryEntries !== expired) {
+    throw new Error(`Purge: seeded ${JSON.stringify(before)}.`);
+  }
+
+  progress(`purge: product purge of ${expired} expired records`);
+  const day = dueDay(clock);
+  const counts = bench.counter.snapshot();
+  const stopTrace = bench.counter.startTrace();
+  const started = now();
+  const report = await services.retention.purgeTenant({ tenantId: tenant.tenantId, day });
+  const productMs = now() - started;
+  const trace = stopTrace();
+  const productCounts = bench.counter.since(counts);
+  if (!report) throw new Error('Purge: the tenant was not purged (no report).');
+  progress(`purge: product ${round(productMs)} ms; raw deletes next`);
+
+  const rawCounts = bench.counter.snapshot();
+  const rawStarted = now();
+  const rawTransactions = await deleteInBatches(rawRecords, rawKeys);
+  const rawMs = now() - rawStarted;
+  const rawRequests = bench.counter.since(rawCounts);
+
+  const after = await storedCounts(bench, tenant);
+  const rawLeft = (await recordKeysOf(rawRecords, tenant.tenantId)).length;
+  const verified =
+    after.expired === 0 &&
+    after.live === live &&
+    after.expiryEntries === 0 &&
+    after.recordLookups === live &&
+    report.deleted.usage === expired &&
+    rawLeft === 0;
+  const productRps = expired / (productMs / 1000);
+  const rawRps = expired / (rawMs / 1000);
+  const ratio = productRps / rawRps;
+  progress(
+    `purge: product ${round(productRps)} records/s, raw ${round(rawRps)} records/s, verified ${verified}`,
+  );
+  const { tenantId: _tenantId, ...reportCounts } = report;
+  return {
+    seeding,
+    result: {
+      expired,
+      live,
+      subjects: { expired: expiredSubjects, live: liveSubjects, recordsPerSubject },
+      ms: round(productMs),
+      recordsPerSecond: round(productRps),
+      requests: totalRequests(productCounts),
+      requestsPerExpiredRecord: round(totalRequests(productCounts) / expired, 2),
+      requestsByService: productCounts,
+      /** Table requests by kind (transactions by the table and action inside), with the time they took. */
+      tableRequests: Object.fromEntries(
+        Object.entries(trace)
+          .sort(([, a], [, b]) => b.ms - a.ms)
+          .map(([kind, t]) => [kind, { requests: t.requests, rows: t.rows, ms: round(t.ms) }]),
+      ),
+      tableRequestMs: round(Object.values(trace).reduce((sum, t) => sum + t.ms, 0)),
+      report: reportCounts,
+      raw: {
+        ms: round(rawMs),
+        recordsPerSecond: round(rawRps),
+        requests: totalRequests(rawRequests),
+        transactions: rawTransactions,
+      },
+      ratio: round(ratio, 2),
+      goal: 'ratio >= 0.8',
+      meetsGoal: ratio >= 0.8,
+      verified,
+      stored: { before, after, rawRecordsLeft: rawLeft },
+    },
+  };
+}
+
+type Key = { partitionKey: string; rowKey: string };
+
+/** The record rows (not `~key`, `~id_`) of the tenant in a records table. */
+async function recordKeysOf(table: TableClient, tenantId: string): Promise<Key[]> {
+  const keys: Key[] = [];
+  for await (const row of table.listEntities({
+    queryOptions: {
+      filter: odata`PartitionKey gt ${`${tenantId}_`} and PartitionKey lt ${`${tenantId}\u0060`} and RowKey lt '~'`,
+      select: ['PartitionKey', 'RowKey'],
+    },
+  })) {
+    keys.push({ partitionKey: row.partitionKey!, rowKey: row.rowKey! });
+  }
+  return keys;
+}
+
+/** The floor: deletes grouped by partition, 100 per transaction, one transaction at a time. */
+async function deleteInBatches(table: TableClient, keys: readonly Key[]): Promise<number> {
+  const byPartition = new Map<string, Key[]>();
+  for (const key of keys) {
+    const group = byPartition.get(key.partitionKey);
+    if (group) group.push(key);
+    else byPartition.set(key.partitionKey, [key]);
+  }
+  let transactions = 0;
+  for (const group of byPartition.values()) {
+    for (let i = 0; i < group.length; i += BATCH_LIMIT) {
+      await table.submitTransaction(
+        group.slice(i, i + BATCH_LIMIT).map((key): TransactionAction => ['delete', key]),
+      );
+      transactions++;
+    }
+  }
+  return transactions;
+}
+
+/** What the tenant holds (raw queries, not counted in the timed parts). */
+async function storedCounts(bench: Bench, tenant: TenantScope) {
+  const t = tenant.tenantId;
+  const count = async (table: string, filter: string, select: string[]) => {
+    const rows: Record<string, unknown>[] = [];
+    const client = await bench.rawTable(tenant.geography, table);
+    for await (const row of client.listEntities({ queryOptions: { filter, select } })) rows.push(row);
+    return rows;
+  };
+  const records = await count(
+    TABLES.records,
+    odata`PartitionKey gt ${`${t}_`} and PartitionKey lt ${`${t}\u0060`} and RowKey lt '~'`,
+    ['category'],
+  );
+  const lookups = await count(
+    TABLES.recordLookup,
+    odata`PartitionKey ge ${`${t}_r`} and PartitionKey lt ${`${t}_s`}`,
+    ['RowKey'],
+  );
+  const expiry = await count(
+    TABLES.expiry,
+    odata`PartitionKey ge ${`${t}_x`} and PartitionKey lt ${`${t}_y`}`,
+    ['RowKey'],
+  );
+  return {
+    expired: records.filter((row) => row.category === 'usage').length,
+    live: records.filter((row) => row.category === 'directory').length,
+    recordLookups: lookups.length,
+    expiryEntries: expiry.length,
+  };
+}
