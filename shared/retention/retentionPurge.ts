@@ -34,6 +34,23 @@ export interface PurgeReport {
 }
 
 const PURGE_ACTOR = { type: 'system' as const, id: 'retentionPurge' };
+/**
+ * Due entries carried out together. The index is sorted by day, so one subject's entries spread over
+ * several query pages; handling several pages at once lets each partition's deletes share transactions.
+ */
+const ENTRIES_PER_ROUND = 10_000;
+
+async function* chunks<T>(pages: AsyncIterable<T[]>, size: number): AsyncGenerator<T[]> {
+  let buffer: T[] = [];
+  for await (const page of pages) {
+    buffer.push(...page);
+    if (buffer.length >= size) {
+      yield buffer;
+      buffer = [];
+    }
+  }
+  if (buffer.length > 0) yield buffer;
+}
 
 export class RetentionPurge {
   constructor(
@@ -79,7 +96,7 @@ export class RetentionPurge {
     }
     const protectedSubjects = await this.subjectsWithOpenRequests(tenant);
     const skipped = new Set<string>();
-    for await (const page of this.expiry.due(tenant, today)) {
+    for await (const page of chunks(this.expiry.due(tenant, today), ENTRIES_PER_ROUND)) {
       const done: StoredExpiryEntry[] = [];
       const deletions: RecordTarget[] = [];
       const anonymisations: RecordTarget[] = [];
