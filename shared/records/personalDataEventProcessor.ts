@@ -43,77 +43,51 @@ export class PersonalDataEventProcessor {
   }
 
   private async apply(event: PersonalDataEvent): Promise<void> {
+    if (event.type === 'tenant.provisioned') {
+      const { entry, created } = await this.directory.provision(event);
+      const target = { type: 'tenant', id: entry.tenantId };
+      const details = { countryCode: entry.countryCode, geography: entry.geography, created };
+      return this.auditEvent(this.directory.scopeOf(entry), event, 'tenant.provisioned', target, details);
+    }
+    if (event.type === 'tenant.subscriptionEnded') {
+      const entry = await this.directory.endSubscription(event.tenantId, event.endedAt);
+      const target = { type: 'tenant', id: entry.tenantId };
+      return this.auditEvent(this.directory.scopeOf(entry), event, 'tenant.subscriptionEnded', target, {});
+    }
+    const tenant = await this.directory.resolve(event.tenantId);
     switch (event.type) {
-      case 'tenant.provisioned': {
-        const { entry, created } = await this.directory.provision(event);
-        await this.audit.append(this.directory.scopeOf(entry), {
-          id: deterministicId(event.tenantId, 'event', event.eventId),
-          action: 'tenant.provisioned',
-          actor: { type: 'system', id: 'personal-data-events' },
-          target: { type: 'tenant', id: entry.tenantId },
-          outcome: 'success',
-          correlationId: event.eventId,
-          details: { countryCode: entry.countryCode, geography: entry.geography, created },
-        });
-        return;
-      }
-      case 'record.upserted': {
-        const tenant = await this.directory.resolve(event.tenantId);
+      case 'record.upserted':
         await this.records.upsert(tenant, event);
         return;
-      }
-      case 'record.deleted': {
-        const tenant = await this.directory.resolve(event.tenantId);
+      case 'record.deleted':
         await this.records.softDeleteRecord(tenant, event.category, event.recordId, event.deletedAt);
         return;
-      }
       case 'subject.deleted': {
-        const tenant = await this.directory.resolve(event.tenantId);
-        const count = await this.records.softDeleteSubject(tenant, event.subject, event.deletedAt);
-        await this.auditBulk(
-          tenant,
-          event,
-          'records.subjectDeleted',
-          { type: 'dataSubject', id: 'pseudonymous' },
-          count,
-        );
-        return;
+        const softDeleted = await this.records.softDeleteSubject(tenant, event.subject, event.deletedAt);
+        const target = { type: 'dataSubject', id: 'pseudonymous' };
+        return this.auditEvent(tenant, event, 'records.subjectDeleted', target, { softDeleted });
       }
       case 'device.retired': {
-        const tenant = await this.directory.resolve(event.tenantId);
-        const count = await this.records.softDeleteDevice(tenant, event.deviceName, event.deletedAt);
-        await this.auditBulk(
-          tenant,
-          event,
-          'records.deviceRetired',
-          { type: 'device', id: 'pseudonymous' },
-          count,
-        );
-        return;
-      }
-      case 'tenant.subscriptionEnded': {
-        const entry = await this.directory.endSubscription(event.tenantId, event.endedAt);
-        await this.auditBulk(this.directory.scopeOf(entry), event, 'tenant.subscriptionEnded', {
-          type: 'tenant',
-          id: entry.tenantId,
-        });
-        return;
+        const softDeleted = await this.records.softDeleteDevice(tenant, event.deviceName, event.deletedAt);
+        const target = { type: 'device', id: 'pseudonymous' };
+        return this.auditEvent(tenant, event, 'records.deviceRetired', target, { softDeleted });
       }
     }
   }
 
   /**
-   * Bulk changes are audited (with counts); single record upserts and deletes are not, since the platform's
-   * own systems log those and the audit log would otherwise grow with every device check-in. Audit events
-   * are kept for a year and cannot be erased, so they name no data subject: targets are pseudonymous.
+   * Tenant events and bulk changes are audited (with counts); single record upserts and deletes are not,
+   * since the platform's own systems log those and the audit log would otherwise grow with every device
+   * check-in. Audit events are kept for a year and cannot be erased, so they name no data subject: targets
+   * are pseudonymous. The id comes from the event id, so a redelivery writes no second event.
    */
-  private async auditBulk(
+  private async auditEvent(
     tenant: TenantScope,
     event: PersonalDataEvent,
     action: string,
     target: { type: string; id: string },
-    count?: number,
-  ) {
+    details: Record<string, unknown>,
+  ): Promise<void> {
     await this.audit.append(tenant, {
       id: deterministicId(event.tenantId, 'event', event.eventId),
       action,
@@ -121,7 +95,7 @@ export class PersonalDataEventProcessor {
       target,
       outcome: 'success',
       correlationId: event.eventId,
-      details: count === undefined ? {} : { softDeleted: count },
+      details,
     });
   }
 

@@ -17,7 +17,6 @@ import { open, seal } from '../crypto/sealedBox';
 import type { SubjectKeyStore } from '../crypto/subjectKeys';
 import { hmacWith, type Pseudonymizer } from '../crypto/pseudonymizer';
 import type { DataSubject, RecordCategory } from '../requests/dataSubjectRequest';
-import { RECORD_CATEGORIES } from '../requests/dataSubjectRequest';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { type ExpiryEntry, ExpiryIndex, expiryKeys, recordExpiries } from '../retention/expiryIndex';
 import { namesPerson, REDACTED, redactOtherPeople } from '../exports/redaction';
@@ -581,8 +580,6 @@ export class RecordStore {
     return result;
   }
 }
-
-export const ALL_CATEGORIES = RECORD_CATEGORIES;
 
 const shouldDelete = (row: Pick<RecordEntity, 'occurredAt' | 'deletedAt'>, deletedAt: string) =>
   row.occurredAt <= deletedAt && (row.deletedAt === undefined || row.deletedAt > deletedAt);

@@ -13,8 +13,7 @@ import type { PersonalDataRecord } from '../records/personalDataRecord';
 import { DEVICE_REPORTED_CATEGORIES } from '../records/personalDataRecord';
 import type { RecordStore } from '../records/recordStore';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
-import type { ExpiryIndex } from '../retention/expiryIndex';
-import { dueAt, dueDay, RETENTION_POLICY } from '../retention/retentionPolicy';
+import { type ExpiryIndex, packageExpiry } from '../retention/expiryIndex';
 import { CONTAINERS } from '../storage/names';
 import { type DataSubjectRequest, RECORD_CATEGORIES, type RecordCategory } from './dataSubjectRequest';
 import type { DataSubjectRequestService } from './requestService';
@@ -173,14 +172,7 @@ export class RequestFulfilment {
       return;
     }
     // Packages are deleted 30 days after completion (SPEC §6).
-    await this.expiry.add(tenant, [
-      {
-        kind: 'package',
-        day: dueDay(dueAt(RETENTION_POLICY.exportPackages, new Date(completedAt))),
-        requestId: request.id,
-        blobName,
-      },
-    ]);
+    await this.expiry.add(tenant, [packageExpiry(request.id, blobName, new Date(completedAt))]);
     // Attempts that crashed, or lost to this one, leave blobs of their own: only the package stays.
     for await (const blob of container.listBlobsFlat({
       prefix: `${packagePrefix(tenant.tenantId, owner)}${request.id}.`,
@@ -339,6 +331,3 @@ async function* merged(sources: AsyncIterable<PersonalDataRecord>[]): AsyncGener
 const ignoreMissing = (error: unknown) => {
   if ((error as { statusCode?: number }).statusCode !== 404) throw error;
 };
-
-export const isRecordCategory = (value: string): value is RecordCategory =>
-  (RECORD_CATEGORIES as readonly string[]).includes(value);

@@ -41,5 +41,3 @@ export function bestGeography(countryCode: string, open: ReadonlySet<Geography>)
   const region = regionOf(code);
   return region && open.has(region) ? region : undefined;
 }
-
-export const isSupportedCountry = (countryCode: string): boolean => regionOf(countryCode) !== undefined;

@@ -85,6 +85,21 @@ export function recordExpiries(
   return entries;
 }
 
+/** An export package's entry: deleted 30 days after its request completed. Pure. */
+export const packageExpiry = (requestId: string, blobName: string, completedAt: Date): ExpiryEntry => ({
+  kind: 'package',
+  day: dueDay(dueAt(RETENTION_POLICY.exportPackages, completedAt)),
+  requestId,
+  blobName,
+});
+
+/** An anonymised alert's entry: deleted 2 years after the alert occurred. Pure. */
+export const anonymousAlertExpiry = (anonymousRow: string, occurredAt: Date): ExpiryEntry => ({
+  kind: 'anonymousRecord',
+  day: dueDay(dueAt(RETENTION_POLICY.alertDeletion, occurredAt)),
+  anonymousRow,
+});
+
 export class ExpiryIndex {
   private table(tenant: TenantScope): Promise<TableClient> {
     return tenant.account.table(TABLES.expiry);

@@ -14,7 +14,7 @@ import type { TenantDirectory, TenantEntry, TenantScope } from '../residency/ten
 import { CONTAINERS, QUEUES, TABLES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
 import { submitInBatches } from '../storage/tableBatches';
-import { type ExpiryEntry, type ExpiryIndex, type StoredExpiryEntry } from './expiryIndex';
+import { anonymousAlertExpiry, type ExpiryIndex, type StoredExpiryEntry } from './expiryIndex';
 import { dueAt, dueDay, RETENTION_POLICY } from './retentionPolicy';
 
 export const retentionWorkMessageSchema = z.object({ tenantId: z.uuid(), day: z.iso.date() });
@@ -127,11 +127,7 @@ export class RetentionPurge {
       report.anonymised += anonymised.length;
       await this.expiry.add(
         tenant,
-        anonymised.map(({ rowKey, occurredAt }) => ({
-          kind: 'anonymousRecord' as const,
-          day: dueDay(dueAt(RETENTION_POLICY.alertDeletion, new Date(occurredAt))),
-          anonymousRow: rowKey,
-        })),
+        anonymised.map(({ rowKey, occurredAt }) => anonymousAlertExpiry(rowKey, new Date(occurredAt))),
       );
       report.anonymisedDeleted += await this.records.deleteAnonymous(tenant, anonymousRows);
       await this.expiry.done(tenant, done);
@@ -151,16 +147,6 @@ export class RetentionPurge {
       details: { ...report },
     });
     return report;
-  }
-
-  /** Export packages expire 30 days after their request completed (entries written at completion). */
-  expiryOfPackage(requestId: string, blobName: string, completedAt: Date): ExpiryEntry {
-    return {
-      kind: 'package',
-      day: dueDay(dueAt(RETENTION_POLICY.exportPackages, completedAt)),
-      requestId,
-      blobName,
-    };
   }
 
   private subscriptionPurgeDue(entry: TenantEntry, today: string): boolean {

@@ -111,6 +111,28 @@ describe('data subject request intake over HTTP', () => {
     expect(cancelled.body.status).toBe('cancelled');
   });
 
+  it('retrying a request that has not failed is 409 InvalidState', async () => {
+    const created = await host.call('POST', dsrPath(tenantA), { token: adminA, body });
+    const retried = await host.call('POST', dsrPath(tenantA, `/${created.body.id}/retry`), { token: adminA });
+    expect({ status: retried.status, code: retried.body.error.code }).toEqual({
+      status: 409,
+      code: 'InvalidState',
+    });
+  });
+
+  it('lists restrictions for readers, and only for the roles that may read them', async () => {
+    const tenant = await host.provisionTenant('NL');
+    const reader = await host.issuer.token({ tenantId: tenant, roles: ['Privacy.Reader'] });
+    const listed = await host.call('GET', `/api/tenants/${tenant}/restrictions`, { token: reader });
+    expect({ status: listed.status, body: listed.body }).toEqual({ status: 200, body: { value: [] } });
+    const securityAdmin = await host.issuer.token({ tenantId: tenant, roles: ['Security.Admin'] });
+    const refused = await host.call('GET', `/api/tenants/${tenant}/restrictions`, { token: securityAdmin });
+    expect({ status: refused.status, code: refused.body.error.code }).toEqual({
+      status: 403,
+      code: 'Forbidden',
+    });
+  });
+
   it('approving a request that is not reviewed yet is 409 InvalidState', async () => {
     const created = await host.call('POST', dsrPath(tenantA), { token: adminA, body });
     const approved = await host.call('POST', dsrPath(tenantA, `/${created.body.id}/approve`), {
