@@ -1,5 +1,5 @@
 // (b) Export of a subject with 10k records: an approved export request fulfilled by the real dsr-work step
-// (services.fulfilment.run, which reads every category with records.list and streams the ZIP into Blob
+// (services.fulfilment.run, which reads every category with records.listPages and streams the ZIP into Blob
 // Storage with writeExportPackage), against the floor of the same run: a raw SDK listing of the subject's
 // partition (no decryption) plus a raw SDK upload of as many bytes as the ZIP has.
 import { randomBytes } from 'node:crypto';

@@ -96,9 +96,10 @@ const IDENTIFYING_FIELDS = new Set([
  */
 export function redactOtherPeople(
   value: unknown,
-  subject: SubjectIdentifiers | readonly SubjectIdentifiers[],
+  subject: SubjectIdentifiers | readonly SubjectIdentifiers[] | ReadonlySet<string>,
 ): unknown {
-  return redactValue(value, ownIdentifiers(subject), 'plain');
+  const own = subject instanceof Set ? subject : ownIdentifiers(subject as SubjectIdentifiers);
+  return redactValue(value, own, 'plain');
 }
 
 /** Whether a key names a person (exported for tests and for readers of the rule). */
@@ -179,7 +180,10 @@ function uniqueKey(target: Record<string, unknown>, key: string): string {
   return `${key} (${n})`;
 }
 
-function ownIdentifiers(subject: SubjectIdentifiers | readonly SubjectIdentifiers[]): ReadonlySet<string> {
+/** The identifiers redaction keeps (normalised), to work out once for many values of the same subject. */
+export function ownIdentifiers(
+  subject: SubjectIdentifiers | readonly SubjectIdentifiers[],
+): ReadonlySet<string> {
   const own = new Set<string>();
   for (const identifiers of Array.isArray(subject) ? subject : [subject as SubjectIdentifiers]) {
     for (const identifier of [identifiers.upn, identifiers.objectId, identifiers.email]) {

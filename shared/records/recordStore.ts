@@ -5,13 +5,7 @@
 // - `recordLookup`: identifier → subject (`_i`), record id → subject (`_r`), device → records (`_d`), all
 //   keyed by per-tenant HMACs, so no key names anyone and finding one subject costs requests in proportion
 //   to that subject's records, not to the tenant's size.
-import {
-  odata,
-  RestError,
-  type TableClient,
-  type TableEntityResult,
-  type TransactionAction,
-} from '@azure/data-tables';
+import { odata, RestError, type TableClient, type TransactionAction } from '@azure/data-tables';
 
 import { open, seal } from '../crypto/sealedBox';
 import type { SubjectKeyStore } from '../crypto/subjectKeys';
@@ -374,12 +368,24 @@ export class RecordStore {
     subjectKey: string,
     category: RecordCategory,
   ): AsyncGenerator<PersonalDataRecord> {
+    for await (const page of this.listPages(tenant, subjectKey, category)) yield* page;
+  }
+
+  /** As list, a slice of a storage page at a time: what a package works through, without a promise per record. */
+  async *listPages(
+    tenant: TenantScope,
+    subjectKey: string,
+    category: RecordCategory,
+  ): AsyncGenerator<PersonalDataRecord[]> {
     const dataKey = await this.subjectKeys.find(tenant, subjectKey);
     if (!dataKey) return;
     const records = await this.records(tenant);
     const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
     const pages = records
-      .listEntities<RecordEntity>({ queryOptions: { filter: rowKeyRange(partitionKey, `${category}_`) } })
+      .listEntities<RecordEntity>({
+        // Only what a record is made of: no Timestamp or etag to send, parse and convert for every row.
+        queryOptions: { filter: rowKeyRange(partitionKey, `${category}_`), select: RECORD_COLUMNS },
+      })
       .byPage({ maxPageSize: 1000 });
     // One page read ahead: storage fetches the next page while the caller (a package) works on this one.
     let next = pages.next();
@@ -388,7 +394,12 @@ export class RecordStore {
       if (page.done) return;
       next = pages.next();
       next.catch(() => undefined); // surfaced by the await above on the next turn
-      for (const row of page.value) yield toRecord(row, dataKey);
+      // Decrypted a slice at a time: a thousand records' worth of objects at once weighs on the heap.
+      for (let start = 0; start < page.value.length; start += RECORDS_PER_SLICE) {
+        yield page.value
+          .slice(start, start + RECORDS_PER_SLICE)
+          .map((row) => toRecord(row, dataKey, partitionKey));
+      }
     }
   }
 
@@ -408,7 +419,7 @@ export class RecordStore {
     for await (const row of records.listEntities<RecordEntity>({
       queryOptions: { filter: rowKeyRange(partitionKey, `${category}_`) },
     })) {
-      const record = toRecord(row, dataKey);
+      const record = toRecord(row, dataKey, partitionKey);
       if (!select(record) || record.deletedAt) continue;
       const content: SealedContent = {
         recordId: record.recordId,
@@ -543,7 +554,7 @@ export class RecordStore {
       const row = await getOrUndefined<RecordEntity>(records, partitionKey, target.recordRow);
       const dataKey = row && (await this.subjectKeys.find(tenant, target.subjectKey));
       if (row && dataKey) {
-        const record = toRecord(row, dataKey);
+        const record = toRecord(row, dataKey, partitionKey);
         const rowKey = `alert_${recordKeyOf(target.recordRow)}`;
         await records.upsertEntity<AnonymousEntity>(
           {
@@ -584,9 +595,19 @@ export class RecordStore {
 const shouldDelete = (row: Pick<RecordEntity, 'occurredAt' | 'deletedAt'>, deletedAt: string) =>
   row.occurredAt <= deletedAt && (row.deletedAt === undefined || row.deletedAt > deletedAt);
 
-function toRecord(row: TableEntityResult<RecordEntity>, dataKey: Buffer): PersonalDataRecord {
+/** Records listPages decrypts and hands on at a time. */
+const RECORDS_PER_SLICE = 100;
+
+/** The columns toRecord reads (the partition is known to whoever queried it). */
+const RECORD_COLUMNS = ['RowKey', 'category', 'occurredAt', 'deletedAt', 'sealed'];
+
+function toRecord(
+  row: Pick<RecordEntity, 'rowKey' | 'category' | 'occurredAt' | 'deletedAt' | 'sealed'>,
+  dataKey: Buffer,
+  partitionKey: string,
+): PersonalDataRecord {
   const content = JSON.parse(
-    open(dataKey, row.sealed, `${row.partitionKey}|${row.rowKey}`).toString('utf8'),
+    open(dataKey, row.sealed, `${partitionKey}|${row.rowKey}`).toString('utf8'),
   ) as SealedContent;
   return {
     category: row.category as RecordCategory,

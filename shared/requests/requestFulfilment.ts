@@ -9,7 +9,6 @@ import type { Actor, AuditEvent, AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
 import { DomainError } from '../errors';
 import { writeExportPackage } from '../exports/exportPackage';
-import type { PersonalDataRecord } from '../records/personalDataRecord';
 import { DEVICE_REPORTED_CATEGORIES } from '../records/personalDataRecord';
 import type { RecordStore } from '../records/recordStore';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
@@ -143,7 +142,7 @@ export class RequestFulfilment {
         // The next category's first page is fetched while this one is packaged.
         const start = (category: RecordCategory) => ({
           category,
-          records: readAhead(merged(subjectKeys.map((key) => records.list(tenant, key, category)))),
+          records: readAhead(merged(subjectKeys.map((key) => records.listPages(tenant, key, category)))),
         });
         let upcoming = start(RECORD_CATEGORIES[0]);
         for (let i = 0; i < RECORD_CATEGORIES.length; i++) {
@@ -324,7 +323,7 @@ function readAhead<T>(source: AsyncGenerator<T>): AsyncIterable<T> {
   };
 }
 
-async function* merged(sources: AsyncIterable<PersonalDataRecord>[]): AsyncGenerator<PersonalDataRecord> {
+async function* merged<T>(sources: AsyncIterable<T>[]): AsyncGenerator<T> {
   for (const source of sources) yield* source;
 }
 

@@ -52,6 +52,19 @@ describe('sealedBox', () => {
     expect(() => open(key, 'not a sealed box', aad)).toThrow(/Unknown sealed box version/);
     expect(() => open(key, `v1.${iv}.${tag}`, aad)).toThrow(/3 parts, not 4/);
     expect(() => open(key, `v1.${iv}.${tag}.${ciphertext}=`, aad)).toThrow(/canonical base64url/);
+    // Characters the decoder would skip, and the standard alphabet's letters, anywhere in a part.
+    const mid = Math.floor(ciphertext!.length / 2);
+    for (const stray of ['!', ' ', '=', '.', '+', '/', '\n']) {
+      const altered = `${ciphertext!.slice(0, mid)}${stray}${ciphertext!.slice(mid)}`;
+      expect(() => open(key, `v1.${iv}.${tag}.${altered}`, aad)).toThrow(SealedBoxError);
+    }
+    for (const letter of ['+', '/']) {
+      const respelled = `${letter}${ciphertext!.slice(1)}`;
+      expect(() => open(key, `v1.${iv}.${tag}.${respelled}`, aad)).toThrow(/canonical base64url/);
+      expect(() => open(key, `v1.${letter}${iv!.slice(1)}.${tag}.${ciphertext}`, aad)).toThrow(
+        /canonical base64url/,
+      );
+    }
     const shortTag = Buffer.from(tag!, 'base64url').subarray(1).toString('base64url');
     expect(() => open(key, `v1.${iv}.${shortTag}.${ciphertext}`, aad)).toThrow(/wrong IV or tag length/);
   });

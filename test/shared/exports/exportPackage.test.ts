@@ -94,6 +94,11 @@ async function* from<T>(items: readonly T[]): AsyncGenerator<T> {
   for (const item of items) yield item;
 }
 
+/** Records as storage gives them: in pages (of 2 here, so that categories span several). */
+async function* pages<T>(items: readonly T[], size = 2): AsyncGenerator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
 const CATEGORIES = [
   { category: 'device', records: DEVICE_RECORDS },
   { category: 'directory', records: DIRECTORY_RECORDS },
@@ -129,7 +134,7 @@ function packageInput(
     },
     generatedAt: GENERATED_AT,
     subject: SUBJECT,
-    categories: from(categories.map(({ category, records }) => ({ category, records: from(records) }))),
+    categories: from(categories.map(({ category, records }) => ({ category, records: pages(records) }))),
     auditEvents: from(AUDIT_EVENTS),
     metadata: { requestId: 'request-1', tenantId: TENANT },
     ...overrides,
@@ -343,13 +348,13 @@ describe('an export package', () => {
   });
 
   it('is not stored at all when a source fails part-way', async () => {
-    async function* failing(): AsyncGenerator<PersonalDataRecord> {
-      yield* from(DEVICE_RECORDS);
+    async function* failing(): AsyncGenerator<PersonalDataRecord[]> {
+      yield* pages(DEVICE_RECORDS);
       throw new Error('the record store went away');
     }
     const input = packageInput('access', [], {
       categories: from([
-        { category: 'usage', records: from(USAGE_RECORDS) },
+        { category: 'usage', records: pages(USAGE_RECORDS) },
         { category: 'device', records: failing() },
       ]),
     });
@@ -395,20 +400,25 @@ describe('a package of 10,000 records', () => {
       category: string,
       count: number,
       last: boolean,
-    ): AsyncGenerator<PersonalDataRecord> {
-      for (let n = 0; n < count; n++) {
-        if (last && n === count - 1) blocksStagedBeforeLastRecord = await stagedBlocks(blob);
-        yield record({
-          category: category as PersonalDataRecord['category'],
-          recordId: `${category}-${n}`,
-          deviceName: `DEVICE-${n % 7}`,
-          ...(n % 100 === 0 ? { deletedAt: '2025-03-10T12:00:00.000Z' } : {}),
-          data: {
-            n,
-            reportedBy: 'bob@contoso.com',
-            payload: randomBytes(600).toString('base64'),
-            nested: { ok: true, user: SUBJECT.upn },
-          },
+    ): AsyncGenerator<PersonalDataRecord[]> {
+      const pageSize = 100;
+      for (let start = 0; start < count; start += pageSize) {
+        const end = Math.min(count, start + pageSize);
+        if (last && end === count) blocksStagedBeforeLastRecord = await stagedBlocks(blob);
+        yield Array.from({ length: end - start }, (_, i) => {
+          const n = start + i;
+          return record({
+            category: category as PersonalDataRecord['category'],
+            recordId: `${category}-${n}`,
+            deviceName: `DEVICE-${n % 7}`,
+            ...(n % 100 === 0 ? { deletedAt: '2025-03-10T12:00:00.000Z' } : {}),
+            data: {
+              n,
+              reportedBy: 'bob@contoso.com',
+              payload: randomBytes(600).toString('base64'),
+              nested: { ok: true, user: SUBJECT.upn },
+            },
+          });
         });
       }
     }

@@ -190,4 +190,24 @@ describe('RecordStore on Azurite', () => {
     const large = await measure(60);
     expect(large).toBe(small);
   });
+  it('lists a category in slices of a storage page, every record once', async () => {
+    const tenant = testTenantScope(storage);
+    const inputs = Array.from({ length: 250 }, (_, n) =>
+      record({ category: 'usage', recordId: `usage-${String(n).padStart(4, '0')}`, data: { n } }),
+    );
+    for (let i = 0; i < inputs.length; i += 50) {
+      await Promise.all(inputs.slice(i, i + 50).map((input) => store.upsert(tenant, input)));
+    }
+    const [subjectKey] = await store.findSubjects(tenant, adele);
+    const slices = await all(store.listPages(tenant, subjectKey!, 'usage'));
+    // A storage page is handed on in slices of at most 100 decrypted records.
+    expect(slices.map((slice) => slice.length)).toEqual([100, 100, 50]);
+    const listed = slices.flat();
+    expect(new Set(listed.map((r) => r.recordId)).size).toBe(inputs.length);
+    expect(listed.map((r) => r.data.n).sort((a, b) => Number(a) - Number(b))).toEqual(
+      inputs.map((_, n) => n),
+    );
+    expect(await all(store.list(tenant, subjectKey!, 'usage'))).toEqual(listed);
+    expect(await all(store.listPages(tenant, subjectKey!, 'device'))).toEqual([]);
+  });
 });
