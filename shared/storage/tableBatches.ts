@@ -5,7 +5,7 @@ import { RestError, type TableClient, type TransactionAction } from '@azure/data
 
 export const BATCH_LIMIT = 100;
 /** Transactions of different partitions in flight at once (each partition's own stay in order). */
-const PARALLEL_PARTITIONS = 8;
+export const PARALLEL_PARTITIONS = 8;
 
 /** Submits the actions; returns how many took effect (rows already gone are not counted). */
 export async function submitInBatches(
