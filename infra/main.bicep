@@ -91,7 +91,7 @@ param hostStorageSkuName string = 'Standard_ZRS'
 ])
 param keyVaultSkuName string = 'standard'
 
-@description('Also grant the app "Key Vault Crypto Officer" so that it can create a tenant key-wrapping key when a tenant is provisioned. Set to false if tenant keys are created out of band; the app then only gets "Key Vault Crypto User" (get, wrap, unwrap).')
+@description('Also grant the app "Key Vault Crypto Officer" so that it can create a tenant key-wrapping key when a tenant is provisioned, and delete it when the tenant\'s data is purged (passive deletion). Set to false if tenant keys are created and deleted out of band; the app then only gets "Key Vault Crypto User" (get, wrap, unwrap).')
 param appCreatesTenantKeys bool = true
 
 @description('Upper bound of Flex Consumption instances.')
@@ -254,7 +254,8 @@ module geographyStorage 'modules/storageAccount.bicep' = [
 // Holds one key-wrapping key per tenant. The per-subject data keys are stored wrapped, next to the
 // data, in the tenant's geography; the vault holds key material only, never personal data.
 // Purge protection: a deleted key stays recoverable for 90 days and cannot be purged earlier, by
-// anyone. Subject erasure does not depend on it: it destroys the subject's wrapped data key.
+// anyone. Subject erasure does not depend on it: it destroys the subject's wrapped data key. Passive
+// deletion deletes the tenant's key after its data: kept deleted for those 90 days, then purged.
 resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: '${prefix}-kv-${nameSuffix}'
   location: location

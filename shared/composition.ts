@@ -84,7 +84,16 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     records,
     restrictions,
     fulfilment: new RequestFulfilment(directory, requests, records, audit, restrictions, expiry, clock),
-    retention: new RetentionPurge(directory, records, expiry, audit, repository, workQueue, clock),
+    retention: new RetentionPurge(
+      directory,
+      records,
+      expiry,
+      audit,
+      repository,
+      workQueue,
+      keyProvider,
+      clock,
+    ),
     downloads: new PackageLinks(requests, audit, clock),
   };
 }

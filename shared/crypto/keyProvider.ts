@@ -22,6 +22,12 @@ export interface KeyProvider {
   wrapKey(tenantId: string, key: Buffer): Promise<WrappedKey>;
   /** Unwraps a key wrapped for the same tenant; throws for another tenant's or another provider's key. */
   unwrapKey(tenantId: string, wrapped: WrappedKey): Promise<Buffer>;
+  /**
+   * Destroys the tenant key (passive deletion, SPEC §6): every key it wrapped, wherever a copy lingers
+   * (backups, soft-deleted rows), no longer opens. False when there was none (already destroyed). A later
+   * wrap for the tenant would create a new, unrelated key.
+   */
+  destroyTenantKey(tenantId: string): Promise<boolean>;
 }
 
 export function createKeyProvider(config: ServiceConfig['keys']): KeyProvider {

@@ -19,6 +19,8 @@ const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,100}$/;
 export interface TenantKeyClient {
   getKey(name: string): Promise<{ id?: string }>;
   createRsaKey(name: string, options: { keySize: number; keyOps: KeyOperation[] }): Promise<{ id?: string }>;
+  /** Deletes every version of the key (soft delete); resolves once the vault has done it. */
+  beginDeleteKey(name: string): Promise<{ pollUntilDone(): Promise<unknown> }>;
 }
 
 /** What the provider needs of a `CryptographyClient` bound to one key version. */
@@ -94,6 +96,25 @@ export class KeyVaultKeyProvider implements KeyProvider {
       Buffer.from(wrapped.value, 'base64'),
     );
     return Buffer.from(unwrapped.result);
+  }
+
+  /**
+   * Deletes the tenant key, every version. The vault keeps it soft-deleted for its retention period
+   * (purge protection, infra/main.bicep: 90 days), unusable meanwhile and recoverable only by a vault
+   * administrator; it cannot be purged earlier. Needs `keys/delete` (Key Vault Crypto Officer).
+   */
+  async destroyTenantKey(tenantId: string): Promise<boolean> {
+    if (!TENANT_ID.test(tenantId)) throw new Error(`"${tenantId}" cannot name a Key Vault key.`);
+    this.currentKeys.delete(tenantId);
+    const name = tenantKeyName(tenantId);
+    try {
+      const poller = await this.keyClient.beginDeleteKey(name);
+      await poller.pollUntilDone();
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw new Error(`Tenant key ${name} could not be deleted.`, { cause: error });
+    }
   }
 
   private currentKeyId(tenantId: string): Promise<string> {

@@ -1,7 +1,7 @@
 // Tenant keys in local files, for development and tests: one random 32-byte key per tenant in
 // `<folder>/<tenantId>.key`. Losing a file makes everything wrapped with it unreadable.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -30,18 +30,44 @@ export class LocalFileKeyProvider implements KeyProvider {
     if (wrapped.keyId !== keyIdOf(tenantId)) {
       throw new Error(`The key was not wrapped with the tenant key of ${tenantId}.`);
     }
-    return open(await this.tenantKey(tenantId), wrapped.value, tenantId);
+    // Unwrapping never makes a key: a missing one was destroyed (or never made), and a new one would not open.
+    return open(await this.tenantKey(tenantId, false), wrapped.value, tenantId);
   }
 
-  private tenantKey(tenantId: string): Promise<Buffer> {
+  async destroyTenantKey(tenantId: string): Promise<boolean> {
+    if (!TENANT_ID.test(tenantId)) throw new Error(`"${tenantId}" cannot name a tenant key file.`);
+    this.tenantKeys.delete(tenantId);
+    const path = join(this.folder, keyIdOf(tenantId));
+    const existed = await stat(path).then(
+      () => true,
+      () => false,
+    );
+    await rm(path, { force: true });
+    return existed;
+  }
+
+  private tenantKey(tenantId: string, create = true): Promise<Buffer> {
     if (!TENANT_ID.test(tenantId)) throw new Error(`"${tenantId}" cannot name a tenant key file.`);
     let key = this.tenantKeys.get(tenantId);
     if (!key) {
-      key = this.loadOrCreate(tenantId);
+      key = create ? this.loadOrCreate(tenantId) : this.load(tenantId);
       key.catch(() => this.tenantKeys.delete(tenantId));
       this.tenantKeys.set(tenantId, key);
     }
     return key;
+  }
+
+  private async load(tenantId: string): Promise<Buffer> {
+    const path = join(this.folder, keyIdOf(tenantId));
+    try {
+      const key = await readFile(path);
+      if (key.length === TENANT_KEY_BYTES) return key;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      throw new Error(`There is no tenant key for ${tenantId}: it was destroyed, or never made.`);
+    }
+    // A key file being written by a racing first wrap: wait for it as a creator would.
+    return this.loadOrCreate(tenantId);
   }
 
   /** The exclusive create decides between racing processes: the loser reads the winner's key. */

@@ -42,7 +42,7 @@ export async function healthReport(storage: StorageAccounts, poison: PoisonQueue
       }
     }),
   );
-  const queues = [QUEUES.personalDataEvents, QUEUES.dsrWork];
+  const queues = [QUEUES.personalDataEvents, QUEUES.dsrWork, QUEUES.retentionWork];
   const counts = await Promise.all(
     queues.map(async (queue): Promise<[string, number | null]> => {
       try {

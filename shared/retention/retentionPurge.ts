@@ -6,6 +6,7 @@ import { z } from 'zod';
 
 import type { AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
+import type { KeyProvider } from '../crypto/keyProvider';
 import { deterministicId } from '../ids';
 import type { RecordStore, RecordTarget } from '../records/recordStore';
 import { isOpen } from '../requests/lifecycle';
@@ -31,6 +32,8 @@ export interface PurgeReport {
   /** Subjects with an open delete or export request: their due data waits for the next run. */
   subjectsSkipped: number;
   tenantPurged: boolean;
+  /** Passive deletion: the tenant key was destroyed by this run (false if an earlier run had). */
+  tenantKeyDestroyed?: boolean;
 }
 
 const PURGE_ACTOR = { type: 'system' as const, id: 'retentionPurge' };
@@ -60,6 +63,7 @@ export class RetentionPurge {
     private readonly audit: AuditLog,
     private readonly requests: RequestRepository,
     private readonly workQueue: WorkQueue,
+    private readonly keys: KeyProvider,
     private readonly clock: Clock,
   ) {}
 
@@ -191,8 +195,10 @@ export class RetentionPurge {
 
   /**
    * Passive deletion: 30 days after the subscription ended, every row of the tenant in every table of its
-   * geography (its keys with them: data keys and the pseudonymisation key are rows too) and every package
-   * go, then the directory entry is marked purged. Safe to run again after a crash.
+   * geography (data keys and the pseudonymisation key are rows too) and every package go, then the tenant
+   * key that wrapped those keys is destroyed, so no copy of them that may linger (a backup, say) opens
+   * again; last, the directory entry is marked purged. Safe to run again after a crash. A key the provider
+   * may not delete fails the run, loudly, with the data already gone; the next day's run tries again.
    */
   private async purgeWholeTenant(tenant: TenantScope, report: PurgeReport): Promise<void> {
     for (const name of Object.values(TABLES)) {
@@ -214,6 +220,7 @@ export class RetentionPurge {
     for await (const blob of container.listBlobsFlat({ prefix: `${tenant.tenantId}/` })) {
       await this.deletePackage(tenant, blob.name, report);
     }
+    report.tenantKeyDestroyed = await this.keys.destroyTenantKey(tenant.tenantId);
     await this.directory.markPurged(tenant.tenantId, this.clock().toISOString(), report.deleted);
     report.tenantPurged = true;
   }

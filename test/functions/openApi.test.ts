@@ -62,5 +62,12 @@ describe('GET /api/health', () => {
     for (const account of ['GLOBAL', 'NA', 'EU', 'APAC', 'AU', 'IN', 'CH']) {
       expect(result.body.storage[account]).toMatchObject({ reachable: true });
     }
+    // Every queue whose failures an operator must see, retention's included.
+    expect(Object.keys(result.body.poisonMessages).sort()).toEqual([
+      'dsr-work-poison',
+      'personal-data-events-poison',
+      'retention-work-poison',
+    ]);
+    for (const count of Object.values(result.body.poisonMessages)) expect(count).toEqual(expect.any(Number));
   });
 });

@@ -31,6 +31,7 @@ class FakeVault {
   readonly calls = {
     getKey: 0,
     createRsaKey: [] as unknown[],
+    beginDeleteKey: [] as string[],
     wrapKey: [] as string[],
     unwrapKey: [] as string[],
   };
@@ -49,7 +50,21 @@ class FakeVault {
       await Promise.resolve();
       return { id: this.addVersion(name).id };
     },
+    beginDeleteKey: async (name) => {
+      this.calls.beginDeleteKey.push(name);
+      await Promise.resolve();
+      if (!this.keys.delete(name))
+        throw Object.assign(new Error(`A key with (name/id) ${name} was not found`), { statusCode: 404 });
+      return { pollUntilDone: () => Promise.resolve({ name }) };
+    },
   };
+
+  /** A deleted key's versions no longer wrap or unwrap, whoever holds a client bound to them. */
+  private live(keyId: string): FakeKeyVersion {
+    const version = [...this.keys.values()].flat().find((v) => v.id === keyId);
+    if (!version) throw Object.assign(new Error(`Key ${keyId} is deleted`), { statusCode: 404 });
+    return version;
+  }
 
   cryptography = (keyId: string): TenantKeyCryptography => {
     const version = [...this.keys.values()].flat().find((v) => v.id === keyId);
@@ -59,12 +74,12 @@ class FakeVault {
       wrapKey: async (algorithm, key) => {
         expect(algorithm).toBe('RSA-OAEP-256');
         this.calls.wrapKey.push(keyId);
-        return { result: publicEncrypt({ key: version.publicKey, ...oaep256 }, key) };
+        return { result: publicEncrypt({ key: this.live(keyId).publicKey, ...oaep256 }, key) };
       },
       unwrapKey: async (algorithm, encryptedKey) => {
         expect(algorithm).toBe('RSA-OAEP-256');
         this.calls.unwrapKey.push(keyId);
-        return { result: privateDecrypt({ key: version.privateKey, ...oaep256 }, encryptedKey) };
+        return { result: privateDecrypt({ key: this.live(keyId).privateKey, ...oaep256 }, encryptedKey) };
       },
     };
   };
@@ -190,5 +205,32 @@ describe('KeyVaultKeyProvider', () => {
     await expect(provider.wrapKey(tenantId, randomBytes(32))).resolves.toMatchObject({
       provider: 'keyvault',
     });
+  });
+  it('destroys the tenant key, every version: old wraps no longer open, and a second destroy finds none', async () => {
+    const vault = new FakeVault();
+    const provider = vault.provider();
+    const tenantId = randomUUID();
+    const key = randomBytes(32);
+    const wrapped = await provider.wrapKey(tenantId, key);
+    vault.addVersion(`tenant-${tenantId}`);
+
+    await expect(provider.destroyTenantKey(tenantId)).resolves.toBe(true);
+    expect(vault.calls.beginDeleteKey).toEqual([`tenant-${tenantId}`]);
+    expect(vault.keys.has(`tenant-${tenantId}`)).toBe(false);
+    await expect(provider.unwrapKey(tenantId, wrapped)).rejects.toMatchObject({ statusCode: 404 });
+    await expect(provider.destroyTenantKey(tenantId)).resolves.toBe(false);
+    // A wrap afterwards does not reach for the destroyed key: it makes a new, unrelated one.
+    const after = await provider.wrapKey(tenantId, key);
+    expect(after.keyId).not.toBe(wrapped.keyId);
+  });
+
+  it('says which tenant key could not be deleted when the vault refuses', async () => {
+    const vault = new FakeVault();
+    const forbidden = Object.assign(new Error('Forbidden'), { statusCode: 403 });
+    vault.keyClient.beginDeleteKey = () => Promise.reject(forbidden);
+    const tenantId = randomUUID();
+    const failure = vault.provider().destroyTenantKey(tenantId);
+    await expect(failure).rejects.toThrow(`Tenant key tenant-${tenantId} could not be deleted.`);
+    await expect(failure.catch((e: Error) => e.cause)).resolves.toBe(forbidden);
   });
 });

@@ -31,6 +31,7 @@ describe('LocalFileKeyProvider', () => {
     const provider = new LocalFileKeyProvider(freshFolder());
     const [tenantA, tenantB] = [randomUUID(), randomUUID()];
     const wrapped = await provider.wrapKey(tenantA, randomBytes(32));
+    await provider.wrapKey(tenantB, randomBytes(32)); // tenant B has a key of its own
 
     await expect(provider.unwrapKey(tenantB, wrapped)).rejects.toThrow(/not wrapped with the tenant key/);
     await expect(provider.unwrapKey(tenantB, { ...wrapped, keyId: `${tenantB}.key` })).rejects.toThrow(
@@ -79,5 +80,25 @@ describe('LocalFileKeyProvider', () => {
     await expect(provider.wrapKey('../escape', randomBytes(32))).rejects.toThrow(
       /cannot name a tenant key file/,
     );
+  });
+  it('destroys a tenant key: its file is gone, old wraps no longer open, and a second destroy finds none', async () => {
+    const folder = freshFolder();
+    const provider = new LocalFileKeyProvider(folder);
+    const [tenantId, other] = [randomUUID(), randomUUID()];
+    const wrapped = await provider.wrapKey(tenantId, randomBytes(32));
+    const kept = await provider.wrapKey(other, randomBytes(32));
+
+    await expect(provider.destroyTenantKey(tenantId)).resolves.toBe(true);
+    expect(() => statSync(join(folder, `${tenantId}.key`))).toThrow(/ENOENT/);
+    await expect(provider.unwrapKey(tenantId, wrapped)).rejects.toThrow(/no tenant key .* destroyed/);
+    await expect(new LocalFileKeyProvider(folder).unwrapKey(tenantId, wrapped)).rejects.toThrow(
+      /no tenant key .* destroyed/,
+    );
+    await expect(provider.destroyTenantKey(tenantId)).resolves.toBe(false);
+    // A wrap afterwards makes a new, unrelated key: what the old one wrapped stays shut.
+    await provider.wrapKey(tenantId, randomBytes(32));
+    await expect(provider.unwrapKey(tenantId, wrapped)).rejects.toThrow(/does not open/);
+    await expect(provider.unwrapKey(other, kept)).resolves.toHaveLength(32);
+    await expect(provider.destroyTenantKey('../escape')).rejects.toThrow(/cannot name a tenant key file/);
   });
 });

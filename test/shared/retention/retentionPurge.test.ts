@@ -2,6 +2,8 @@
 // early and not left behind. This file's global account is devstoreaccount1, so no other test's local
 // host consumes its retention-work queue.
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 
@@ -15,7 +17,7 @@ import { anonymousPartition } from '../../../shared/records/recordStore';
 import { QUEUES, TABLES } from '../../../shared/storage/names';
 import { decodeMessage } from '../../../shared/storage/queueMessages';
 import { invocationContext } from '../../support/invocation';
-import { testConfig } from '../../support/testStorage';
+import { TEST_KEY_FOLDER, testConfig } from '../../support/testStorage';
 
 const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as { blob: number; queue: number; table: number };
 let now = new Date('2026-01-01T02:00:00Z');
@@ -206,9 +208,16 @@ describe('retention purge, by the calendar', () => {
       admin,
     );
     await services.directory.endSubscription(tenant.tenantId, '2026-03-01T12:00:00Z');
+    const tenantKeyFile = join(TEST_KEY_FOLDER, `${tenant.tenantId}.key`);
     expect((await purgeOn(tenant, '2026-03-30'))?.tenantPurged).toBe(false);
     expect(await held(tenant)).toEqual({ directory: 1 });
-    expect((await purgeOn(tenant, '2026-03-31'))?.tenantPurged).toBe(true);
+    expect(existsSync(tenantKeyFile)).toBe(true);
+    expect(await purgeOn(tenant, '2026-03-31')).toMatchObject({
+      tenantPurged: true,
+      tenantKeyDestroyed: true,
+    });
+    // The tenant key that wrapped its data keys is gone too: no lingering copy of them opens again.
+    expect(existsSync(tenantKeyFile)).toBe(false);
     for (const name of Object.values(TABLES)) {
       const table = await tenant.account.table(name);
       const left = [];
