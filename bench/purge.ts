@@ -20,7 +20,7 @@ import type { Bench } from './environment';
 import type { SeedStats, SeedSubject } from './rawSeeder';
 import { totalRequests } from './requestCounter';
 import type { Scale } from './scale';
-import { now, progress, round } from './util';
+import { inPool, now, progress, round } from './util';
 
 const RAW = { records: 'benchPurgeRecords', lookups: 'benchPurgeLookup', expiry: 'benchPurgeExpiry' };
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -183,53 +183,42 @@ export async function purgeScenario(bench: Bench, scale: Scale) {
 
 type Key = { partitionKey: string; rowKey: string };
 
-/** The record rows (not `~key`, `~id_`) of the tenant in a records table, of one category or all. */
-async function recordKeysOf(table: TableClient, tenantId: string, category?: string): Promise<Key[]> {
-  const keys: Key[] = [];
-  for await (const row of table.listEntities({
-    queryOptions: {
-      filter: odata`PartitionKey gt ${`${tenantId}_`} and PartitionKey lt ${`${tenantId}\u0060`} and RowKey lt '~'`,
-      select: ['PartitionKey', 'RowKey', 'category'],
-    },
-  })) {
-    if (!category || row.category === category)
-      keys.push({ partitionKey: row.partitionKey!, rowKey: row.rowKey! });
-  }
-  return keys;
-}
-
-/** The record-id lookups (`_r`) of the tenant that point at one of these subjects. */
-async function recordLookupKeysOf(
+/** The keys of the rows a raw query returns that `keep` accepts (only the columns `keep` reads are fetched). */
+async function keysOf(
   table: TableClient,
-  tenantId: string,
-  subjectKeys: ReadonlySet<string>,
+  filter: string,
+  columns: string[] = [],
+  keep: (row: Record<string, unknown>) => boolean = () => true,
 ): Promise<Key[]> {
   const keys: Key[] = [];
-  for await (const row of table.listEntities<{ subjectKey?: string }>({
-    queryOptions: {
-      filter: odata`PartitionKey ge ${`${tenantId}_r`} and PartitionKey lt ${`${tenantId}_s`}`,
-      select: ['PartitionKey', 'RowKey', 'subjectKey'],
-    },
+  for await (const row of table.listEntities({
+    queryOptions: { filter, select: ['PartitionKey', 'RowKey', ...columns] },
   })) {
-    if (row.subjectKey && subjectKeys.has(row.subjectKey)) {
-      keys.push({ partitionKey: row.partitionKey!, rowKey: row.rowKey! });
-    }
+    if (keep(row)) keys.push({ partitionKey: row.partitionKey!, rowKey: row.rowKey! });
   }
   return keys;
 }
 
-async function expiryKeysOf(table: TableClient, tenantId: string): Promise<Key[]> {
-  const keys: Key[] = [];
-  for await (const row of table.listEntities({
-    queryOptions: {
-      filter: odata`PartitionKey ge ${`${tenantId}_x`} and PartitionKey lt ${`${tenantId}_y`}`,
-      select: ['PartitionKey', 'RowKey'],
-    },
-  })) {
-    keys.push({ partitionKey: row.partitionKey!, rowKey: row.rowKey! });
-  }
-  return keys;
-}
+/** The record rows (not `~key`, `~id_`) of the tenant in a records table, of one category or all. */
+const recordKeysOf = (table: TableClient, tenantId: string, category?: string) =>
+  keysOf(
+    table,
+    odata`PartitionKey gt ${`${tenantId}_`} and PartitionKey lt ${`${tenantId}\u0060`} and RowKey lt '~'`,
+    ['category'],
+    (row) => !category || row.category === category,
+  );
+
+/** The record-id lookups (`_r`) of the tenant that point at one of these subjects. */
+const recordLookupKeysOf = (table: TableClient, tenantId: string, subjectKeys: ReadonlySet<string>) =>
+  keysOf(
+    table,
+    odata`PartitionKey ge ${`${tenantId}_r`} and PartitionKey lt ${`${tenantId}_s`}`,
+    ['subjectKey'],
+    (row) => typeof row.subjectKey === 'string' && subjectKeys.has(row.subjectKey),
+  );
+
+const expiryKeysOf = (table: TableClient, tenantId: string) =>
+  keysOf(table, odata`PartitionKey ge ${`${tenantId}_x`} and PartitionKey lt ${`${tenantId}_y`}`);
 
 /** The floor: deletes grouped by partition, 100 per transaction, as many partitions at once as the product. */
 async function deleteInBatches(table: TableClient, keys: readonly Key[]): Promise<number> {
@@ -239,20 +228,15 @@ async function deleteInBatches(table: TableClient, keys: readonly Key[]): Promis
     if (group) group.push(key);
     else byPartition.set(key.partitionKey, [key]);
   }
-  const groups = [...byPartition.values()];
-  let transactions = 0;
-  const worker = async () => {
-    for (let group = groups.shift(); group; group = groups.shift()) {
-      for (let i = 0; i < group.length; i += BATCH_LIMIT) {
-        await table.submitTransaction(
-          group.slice(i, i + BATCH_LIMIT).map((key): TransactionAction => ['delete', key]),
-        );
-        transactions++;
-      }
+  const transactions = await inPool([...byPartition.values()], PARALLEL_PARTITIONS, async (group) => {
+    for (let i = 0; i < group.length; i += BATCH_LIMIT) {
+      await table.submitTransaction(
+        group.slice(i, i + BATCH_LIMIT).map((key): TransactionAction => ['delete', key]),
+      );
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTITIONS, groups.length) }, worker));
-  return transactions;
+    return Math.ceil(group.length / BATCH_LIMIT);
+  });
+  return transactions.reduce((sum, n) => sum + n, 0);
 }
 
 /** What the tenant holds (raw queries, not counted in the timed parts). */

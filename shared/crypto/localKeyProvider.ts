@@ -1,7 +1,7 @@
 // Tenant keys in local files, for development and tests: one random 32-byte key per tenant in
 // `<folder>/<tenantId>.key`. Losing a file makes everything wrapped with it unreadable.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -35,44 +35,44 @@ export class LocalFileKeyProvider implements KeyProvider {
   }
 
   async destroyTenantKey(tenantId: string): Promise<boolean> {
-    if (!TENANT_ID.test(tenantId)) throw new Error(`"${tenantId}" cannot name a tenant key file.`);
+    const path = this.pathOf(tenantId);
     this.tenantKeys.delete(tenantId);
-    const path = join(this.folder, keyIdOf(tenantId));
-    const existed = await stat(path).then(
-      () => true,
-      () => false,
-    );
-    await rm(path, { force: true });
-    return existed;
+    try {
+      await unlink(path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
   }
 
   private tenantKey(tenantId: string, create = true): Promise<Buffer> {
-    if (!TENANT_ID.test(tenantId)) throw new Error(`"${tenantId}" cannot name a tenant key file.`);
+    const path = this.pathOf(tenantId);
     let key = this.tenantKeys.get(tenantId);
     if (!key) {
-      key = create ? this.loadOrCreate(tenantId) : this.load(tenantId);
+      key = create ? this.loadOrCreate(path) : this.load(path, tenantId);
       key.catch(() => this.tenantKeys.delete(tenantId));
       this.tenantKeys.set(tenantId, key);
     }
     return key;
   }
 
-  private async load(tenantId: string): Promise<Buffer> {
-    const path = join(this.folder, keyIdOf(tenantId));
+  private pathOf(tenantId: string): string {
+    if (!TENANT_ID.test(tenantId)) throw new Error(`"${tenantId}" cannot name a tenant key file.`);
+    return join(this.folder, keyIdOf(tenantId));
+  }
+
+  private async load(path: string, tenantId: string): Promise<Buffer> {
     try {
-      const key = await readFile(path);
-      if (key.length === TENANT_KEY_BYTES) return key;
+      return await readWhenWritten(path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       throw new Error(`There is no tenant key for ${tenantId}: it was destroyed, or never made.`);
     }
-    // A key file being written by a racing first wrap: wait for it as a creator would.
-    return this.loadOrCreate(tenantId);
   }
 
   /** The exclusive create decides between racing processes: the loser reads the winner's key. */
-  private async loadOrCreate(tenantId: string): Promise<Buffer> {
-    const path = join(this.folder, keyIdOf(tenantId));
+  private async loadOrCreate(path: string): Promise<Buffer> {
     await mkdir(this.folder, { recursive: true, mode: 0o700 });
     const key = randomBytes(TENANT_KEY_BYTES);
     try {
@@ -81,15 +81,19 @@ export class LocalFileKeyProvider implements KeyProvider {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    // The winner creates the file before it writes the key, so a short read is retried briefly.
-    for (let attempt = 0; ; attempt++) {
-      const existing = await readFile(path);
-      if (existing.length === TENANT_KEY_BYTES) return existing;
-      if (existing.length > TENANT_KEY_BYTES || attempt === 50) {
-        throw new Error(`${path} holds ${existing.length} bytes, not a ${TENANT_KEY_BYTES}-byte tenant key.`);
-      }
-      await sleep(10);
+    return readWhenWritten(path);
+  }
+}
+
+/** A creator makes the file before it writes the key, so a short read is retried briefly. */
+async function readWhenWritten(path: string): Promise<Buffer> {
+  for (let attempt = 0; ; attempt++) {
+    const existing = await readFile(path);
+    if (existing.length === TENANT_KEY_BYTES) return existing;
+    if (existing.length > TENANT_KEY_BYTES || attempt === 50) {
+      throw new Error(`${path} holds ${existing.length} bytes, not a ${TENANT_KEY_BYTES}-byte tenant key.`);
     }
+    await sleep(10);
   }
 }
 

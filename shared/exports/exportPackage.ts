@@ -2,11 +2,11 @@
 // file per category, the audit events, for access a readable report, and a manifest with per-file SHA-256.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { setImmediate } from 'node:timers/promises';
 
@@ -323,7 +323,11 @@ abstract class BatchedWriter {
   private parts: string[] = [];
   private pending = 0;
 
-  constructor(protected readonly signal: AbortSignal) {}
+  constructor(
+    /** Where the chunks go. */
+    protected readonly sink: Writable,
+    protected readonly signal: AbortSignal,
+  ) {}
 
   append(text: string): void {
     this.parts.push(text);
@@ -338,7 +342,14 @@ abstract class BatchedWriter {
   }
 
   /** Waits until downstream has room again. */
-  abstract settle(): Promise<void>;
+  async settle(): Promise<void> {
+    this.signal.throwIfAborted();
+    if (this.sink.errored) throw this.sink.errored;
+    if (this.sink.writableNeedDrain) await once(this.sink, 'drain', { signal: this.signal });
+    // Otherwise a turn of the event loop: the compressor's thread-pool callbacks and the next storage page
+    // are handled as they come, rather than after a long run of records.
+    else await setImmediate();
+  }
 
   protected flushParts(): void {
     if (this.parts.length === 0) return;
@@ -348,14 +359,15 @@ abstract class BatchedWriter {
     this.emit(bytes);
   }
 
-  protected abstract emit(bytes: Buffer): void;
+  protected emit(bytes: Buffer): void {
+    this.signal.throwIfAborted();
+    if (this.sink.errored) throw this.sink.errored;
+    this.sink.write(bytes);
+  }
 }
 
 /** One file of the ZIP: hashed and counted as its bytes go into the archive, with backpressure. */
 class PackageEntry extends BatchedWriter {
-  // Deflate runs on libuv's thread pool: room for a chunk more lets the next records be serialised while
-  // the previous chunk is compressed, instead of waiting for each one.
-  private readonly stream = new PassThrough({ highWaterMark: ENTRY_BUFFER_BYTES });
   private readonly hash = createHash('sha256');
   private sizeBytes = 0;
 
@@ -365,15 +377,17 @@ class PackageEntry extends BatchedWriter {
     date: Date,
     signal: AbortSignal,
   ) {
-    super(signal);
+    // Deflate runs on libuv's thread pool: room for a chunk more lets the next records be serialised while
+    // the previous chunk is compressed, instead of waiting for each one.
+    super(new PassThrough({ highWaterMark: ENTRY_BUFFER_BYTES }), signal);
     // The archive takes its entries in order; this one is read once the previous entries have ended.
-    archive.append(this.stream, { name, date });
+    archive.append(this.sink as PassThrough, { name, date });
   }
 
   async close(records?: number): Promise<PackageFile> {
     this.flushParts();
     await this.settle();
-    this.stream.end();
+    this.sink.end();
     return {
       name: this.name,
       sha256: this.hash.digest('hex'),
@@ -382,19 +396,11 @@ class PackageEntry extends BatchedWriter {
     };
   }
 
-  async settle(): Promise<void> {
-    this.signal.throwIfAborted();
-    if (this.stream.writableNeedDrain) await once(this.stream, 'drain', { signal: this.signal });
-    // Otherwise a turn of the event loop: the compressor's thread-pool callbacks and the next storage page
-    // are handled as they come, rather than after a long run of records.
-    else await setImmediate();
-  }
-
-  protected emit(bytes: Buffer): void {
+  protected override emit(bytes: Buffer): void {
     this.signal.throwIfAborted();
     this.hash.update(bytes);
     this.sizeBytes += bytes.length;
-    this.stream.write(bytes);
+    super.emit(bytes);
   }
 }
 
@@ -432,16 +438,13 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
  * into their JSON files; the report entry is put together from it at the end.
  */
 class ReportBody extends BatchedWriter {
-  private readonly file: WriteStream;
-
   constructor(
     readonly path: string,
     signal: AbortSignal,
   ) {
-    super(signal);
-    this.file = createWriteStream(path, { mode: 0o600 });
+    super(createWriteStream(path, { mode: 0o600 }), signal);
     // A failing disk surfaces at the next write or at close.
-    this.file.on('error', () => undefined);
+    this.sink.on('error', () => undefined);
   }
 
   startCategory(category: string): void {
@@ -489,24 +492,12 @@ class ReportBody extends BatchedWriter {
 
   async close(): Promise<void> {
     this.flushParts();
-    this.file.end();
-    await finished(this.file);
+    this.sink.end();
+    await finished(this.sink);
   }
 
   discard(): void {
-    this.file.destroy();
-  }
-
-  async settle(): Promise<void> {
-    this.signal.throwIfAborted();
-    if (this.file.errored) throw this.file.errored;
-    if (this.file.writableNeedDrain) await once(this.file, 'drain', { signal: this.signal });
-  }
-
-  protected emit(bytes: Buffer): void {
-    this.signal.throwIfAborted();
-    if (this.file.errored) throw this.file.errored;
-    this.file.write(bytes);
+    this.sink.destroy();
   }
 }
 

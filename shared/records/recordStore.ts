@@ -174,13 +174,7 @@ export class RecordStore {
     const pseudonymKey = await this.pseudonymizer.keyFor(tenant);
     const recordKey = hmacWith(pseudonymKey, 'record', `${input.category}:${input.recordId}`);
     const deviceKey = input.deviceName ? hmacWith(pseudonymKey, 'device', input.deviceName) : undefined;
-    const lookups = await this.lookups(tenant);
-    const recordLookup = lookupKeys.record(tenant.tenantId, recordKey);
-    const previous = await getOrUndefined<RecordLookupEntity>(
-      lookups,
-      recordLookup.partitionKey,
-      recordLookup.rowKey,
-    );
+    const { lookups, recordLookup, row: previous } = await this.recordLookupOf(tenant, recordKey);
 
     const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
     const rowKey = recordRowKey(input.category, recordKey);
@@ -241,13 +235,7 @@ export class RecordStore {
     deletedAt: string,
   ): Promise<'deleted' | 'unchanged' | 'tombstoned'> {
     const recordKey = await this.pseudonymizer.hmac(tenant, 'record', `${category}:${recordId}`);
-    const lookups = await this.lookups(tenant);
-    const recordLookup = lookupKeys.record(tenant.tenantId, recordKey);
-    const found = await getOrUndefined<RecordLookupEntity>(
-      lookups,
-      recordLookup.partitionKey,
-      recordLookup.rowKey,
-    );
+    const { lookups, recordLookup, row: found } = await this.recordLookupOf(tenant, recordKey);
     if (!found?.subjectKey) {
       if (!found?.tombstoneDeletedAt || found.tombstoneDeletedAt < deletedAt) {
         await lookups.upsertEntity({ ...recordLookup, tombstoneDeletedAt: deletedAt }, 'Replace');
@@ -271,6 +259,18 @@ export class RecordStore {
     }
     await this.expiry.add(tenant, this.purgeEntries(found.subjectKey, [{ ...row, deletedAt }]));
     return 'deleted';
+  }
+
+  /** The record-id lookup (`_r`) of a record: where it lives, or the tombstone of a delete that came first. */
+  private async recordLookupOf(tenant: TenantScope, recordKey: string) {
+    const lookups = await this.lookups(tenant);
+    const recordLookup = lookupKeys.record(tenant.tenantId, recordKey);
+    const row = await getOrUndefined<RecordLookupEntity>(
+      lookups,
+      recordLookup.partitionKey,
+      recordLookup.rowKey,
+    );
+    return { lookups, recordLookup, row };
   }
 
   /** Active deletion of a subject: every live record of theirs soft-deleted. */
