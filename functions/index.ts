@@ -11,6 +11,10 @@ import { functionRegistry } from './registry';
 // A missing or malformed setting stops start-up here, with the list of what is wrong.
 const services = createServices(loadConfig());
 
+// Response bodies that are streams (package downloads) reach the client as they are read instead of being
+// buffered whole; request bodies still read with request.text(). Needs Functions host 4.28 or later.
+app.setup({ enableHttpStream: true });
+
 for (const fn of functionRegistry) {
   switch (fn.kind) {
     case 'http':

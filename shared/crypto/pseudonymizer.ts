@@ -20,11 +20,19 @@ const KIND = /^[A-Za-z][A-Za-z0-9]*$/;
  * UPN with the same text get different pseudonyms.
  */
 export function hmacWith(key: Buffer, kind: string, value: string): string {
+  return exactHmacWith(key, kind, value.trim().toLowerCase());
+}
+
+/**
+ * As hmacWith, but the value is taken exactly as it is: for values whose case matters (record ids are
+ * case-sensitive, SPEC §4: `aB3x` and `Ab3x` are two records).
+ */
+export function exactHmacWith(key: Buffer, kind: string, value: string): string {
   // A kind with a ':' could collide with another kind's values.
   if (!KIND.test(kind)) throw new Error(`"${kind}" is not an identifier kind (letters and digits).`);
   if (key.length !== DATA_KEY_BYTES) throw new Error(`A pseudonymisation key has ${DATA_KEY_BYTES} bytes.`);
   return createHmac('sha256', key)
-    .update(`${kind}:${value.trim().toLowerCase()}`, 'utf8')
+    .update(`${kind}:${value}`, 'utf8')
     .digest('hex')
     .slice(0, PSEUDONYM_LENGTH);
 }

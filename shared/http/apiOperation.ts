@@ -18,6 +18,10 @@ export type Access =
 
 export interface ApiResult {
   status: number;
+  /**
+   * Sent as JSON, unless it is a string (sent as it is) or a Node Readable, which is streamed to the client
+   * as it is read, with the content-type the handler sets.
+   */
   body?: unknown;
   headers?: Record<string, string>;
 }

@@ -2,6 +2,7 @@
 // tenant existence, migration lock, input validation, then the handler; every error goes through
 // errorResponse().
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
@@ -39,6 +40,8 @@ export async function handleHttpRequest(
     const result = await runOperation(op, services, request, context, requestId, method);
     const headers: Record<string, string> = { 'x-request-id': requestId, ...result.headers };
     if (result.body === undefined) return { status: result.status, headers };
+    // A stream (a package decrypted as it downloads) goes out as it is read; its handler sets its content type.
+    if (result.body instanceof Readable) return { status: result.status, headers, body: result.body };
     headers['content-type'] ??= 'application/json; charset=utf-8';
     return {
       status: result.status,

@@ -14,6 +14,7 @@ import {
 import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
 
 import type { StorageAccountSetting } from '../config';
+import { guardedDeletePolicy } from './tableBatches';
 
 export interface StorageClientOptions {
   /** Extra pipeline policies for Table clients (the benchmarks count requests with one). */
@@ -113,7 +114,13 @@ export class StorageAccount {
 
   private tableClient(name: string): TableClient {
     return cached(this.tables, name, () => {
-      const options = { additionalPolicies: this.options.tablePolicies, allowInsecureConnection: true };
+      const options = {
+        additionalPolicies: [
+          ...(this.options.tablePolicies ?? []),
+          { policy: guardedDeletePolicy, position: 'perCall' as const },
+        ],
+        allowInsecureConnection: true,
+      };
       return this.setting.kind === 'connectionString'
         ? TableClient.fromConnectionString(this.setting.connectionString, name, options)
         : new TableClient(
