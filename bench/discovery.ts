@@ -5,9 +5,8 @@
 import { odata } from '@azure/data-tables';
 
 import { Pseudonymizer } from '../shared/crypto/pseudonymizer';
-import { SubjectKeyStore } from '../shared/crypto/subjectKeys';
 import { lookupKeys, recordsPartition, rowKeyRange } from '../shared/records/recordKeys';
-import { RecordStore } from '../shared/records/recordStore';
+import { createRecordServices } from '../shared/records/recordServices';
 import type { TenantScope } from '../shared/residency/tenantDirectory';
 import { TABLES } from '../shared/storage/names';
 import { benchSubject, random, subjectRecords } from './dataset';
@@ -84,14 +83,15 @@ export async function discoveryScenario(bench: Bench, scale: Scale) {
     const order = repetition % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const);
     for (const name of order) {
       const tenant = tenants[name].scope;
-      const store = new RecordStore(
-        new SubjectKeyStore(bench.keyProvider),
-        pseudonymizers.get(tenant.tenantId)!,
-      );
+      // A new store each time: nothing of the subject is cached (its tenant's pseudonymiser key is).
+      const store = createRecordServices(bench.keyProvider, {
+        transferPackages: async () => undefined,
+        pseudonymizer: pseudonymizers.get(tenant.tenantId)!,
+      }).records;
       const before = bench.counter.snapshot();
       const started = now();
-      const keys = await store.findSubjects(tenant, owner.subject);
-      const counts = await store.countByCategory(tenant, keys);
+      const keys = [(await store.subjectOf(tenant, owner.subject)).subjectKey];
+      const counts = await store.countByCategory(tenant, keys[0]!);
       const ms = now() - started;
       const records = Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0);
       if (records !== s.subjectRecords) {

@@ -162,9 +162,9 @@ async function countStored(bench: Bench, tenant: TenantScope, sample: UpsertInpu
   })) {
     rows++;
   }
-  const [subjectKey] = await bench.services.records.findSubjects(tenant, sample.subject);
+  const { subjectKey } = await bench.services.records.subjectOf(tenant, sample.subject);
   let found = 0;
-  for await (const record of bench.services.records.list(tenant, subjectKey!, sample.category)) {
+  for await (const record of bench.services.records.list(tenant, subjectKey, sample.category)) {
     if (record.recordId === sample.recordId && JSON.stringify(record.data) === JSON.stringify(sample.data))
       found++;
   }

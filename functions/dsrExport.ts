@@ -1,5 +1,6 @@
-// GET /api/tenants/{tenantId}/dsr/{requestId}/export: a read-only download link to a completed access or
-// export package, valid 15 minutes. Every link issued is an audit event.
+// GET /api/tenants/{tenantId}/dsr/{requestId}/export: a single-purpose download link to a completed access or
+// export package, valid 15 minutes and served by this app (functions/packageDownload.ts). Every link issued
+// is an audit event.
 import { z } from 'zod';
 
 import { actorOf } from '../shared/auth/principal';
@@ -19,7 +20,8 @@ export const dsrExport: HttpFunction = {
   operations: {
     GET: operation({
       operationId: 'getDataSubjectRequestPackageLink',
-      summary: 'Issue a 15-minute read-only link to the package of a completed access or export request.',
+      summary:
+        'Issue a 15-minute download link to the package of a completed access or export request; the app decrypts the package as it serves it.',
       access: { kind: 'tenant', roles: ['Privacy.Admin'] },
       params: requestIdParams,
       responses: [
@@ -27,11 +29,15 @@ export const dsrExport: HttpFunction = {
         ...TENANT_ERRORS,
         { status: 409, description: 'InvalidState: the request has no package (yet).' },
       ],
-      async handle({ services, tenant, principal, params, requestId }) {
-        const link = await services.downloads.issue(tenant, params.requestId, {
-          actor: actorOf(principal),
-          correlationId: requestId,
-        });
+      async handle({ services, tenant, principal, params, request, requestId }) {
+        // The app's public address when it sits behind a gateway; otherwise the address it was called at.
+        const baseUrl = services.config.publicBaseUrl ?? new URL(request.url).origin;
+        const link = await services.downloads.issue(
+          tenant,
+          params.requestId,
+          { actor: actorOf(principal), correlationId: requestId },
+          baseUrl,
+        );
         return { status: 200, body: link, headers: { 'cache-control': 'no-store' } };
       },
     }),

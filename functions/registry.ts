@@ -10,6 +10,7 @@ import { dsrRequests } from './dsrRequests';
 import { dsrWork } from './dsrWork';
 import { health } from './health';
 import { openApiFunction } from './openApi';
+import { packageDownload } from './packageDownload';
 import { personalDataEvents } from './personalDataEvents';
 import { requestDeadlines } from './requestDeadlines';
 import { restrictions } from './restrictions';
@@ -29,6 +30,7 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   dsrExtend,
   dsrRetry,
   dsrExport,
+  packageDownload,
   restrictions,
   auditEvents,
   auditVerification,

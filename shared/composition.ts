@@ -6,11 +6,12 @@ import { createTokenVerifier, type TokenVerifier } from './auth/tokenVerifier';
 import { type Clock, systemClock } from './clock';
 import type { ServiceConfig } from './config';
 import { createKeyProvider, type KeyProvider } from './crypto/keyProvider';
-import { Pseudonymizer } from './crypto/pseudonymizer';
 import { SubjectKeyStore } from './crypto/subjectKeys';
+import { PackageStore } from './exports/packageStore';
 import { PoisonQueue } from './hosting/queueFailures';
 import { PersonalDataEventProcessor } from './records/personalDataEventProcessor';
-import { RecordStore } from './records/recordStore';
+import { createRecordServices } from './records/recordServices';
+import type { RecordStore } from './records/recordStore';
 import { TenantDirectory } from './residency/tenantDirectory';
 import { ExpiryIndex } from './retention/expiryIndex';
 import { RetentionPurge } from './retention/retentionPurge';
@@ -20,7 +21,7 @@ import { RequestDeadlines } from './requests/requestDeadlines';
 import { RequestFulfilment } from './requests/requestFulfilment';
 import { RequestRepository } from './requests/requestRepository';
 import { DataSubjectRequestService } from './requests/requestService';
-import { RestrictionStore } from './requests/restrictions';
+import type { RestrictionStore } from './records/restrictions';
 import type { StorageClientOptions } from './storage/storageAccount';
 import { StorageAccounts } from './storage/storageAccounts';
 import { WorkQueue } from './storage/workQueue';
@@ -57,18 +58,26 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   const audit = new TableAuditLog(clock);
   const workQueue = new WorkQueue(storage.global);
   const repository = new RequestRepository();
+  const poison = new PoisonQueue(storage.global, clock);
+  const keyProvider = options.keyProvider ?? createKeyProvider(config.keys);
+  const expiry = new ExpiryIndex();
+  // One key store for everyone: a data key destroyed here is forgotten by every reader of this instance.
+  const subjectKeys = new SubjectKeyStore(keyProvider);
+  const packages = new PackageStore(subjectKeys, expiry, clock);
+  const { records, restrictions, erasure, retention, pseudonymizer } = createRecordServices(keyProvider, {
+    subjectKeys,
+    expiry,
+    // An alias's own subject merged into an object subject takes its packages along.
+    transferPackages: async (tenant, from, to) => void (await packages.rewrap(tenant, from, to)),
+  });
   const requests = new DataSubjectRequestService(
     repository,
     new IdempotencyStore(clock),
     audit,
     workQueue,
     clock,
+    (tenant, subject) => records.subjectOf(tenant, subject),
   );
-  const poison = new PoisonQueue(storage.global, clock);
-  const keyProvider = options.keyProvider ?? createKeyProvider(config.keys);
-  const expiry = new ExpiryIndex();
-  const records = new RecordStore(new SubjectKeyStore(keyProvider), new Pseudonymizer(keyProvider), expiry);
-  const restrictions = new RestrictionStore();
   return {
     config,
     clock,
@@ -83,10 +92,21 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     events: new PersonalDataEventProcessor(directory, audit, poison, records),
     records,
     restrictions,
-    fulfilment: new RequestFulfilment(directory, requests, records, audit, restrictions, expiry, clock),
+    fulfilment: new RequestFulfilment(
+      directory,
+      requests,
+      records,
+      erasure,
+      audit,
+      restrictions,
+      packages,
+      clock,
+    ),
     retention: new RetentionPurge(
       directory,
       records,
+      retention,
+      restrictions,
       expiry,
       audit,
       repository,
@@ -94,6 +114,14 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
       keyProvider,
       clock,
     ),
-    downloads: new PackageLinks(requests, audit, clock),
+    downloads: new PackageLinks(
+      requests,
+      packages,
+      directory,
+      pseudonymizer,
+      audit,
+      (tenant, subjectKey) => records.currentSubject(tenant, subjectKey),
+      clock,
+    ),
   };
 }

@@ -21,6 +21,8 @@ export interface ServiceConfig {
   };
   /** Where the tenant keys that wrap every data key are (SPEC §4): local files, or Key Vault in Azure. */
   keys: { kind: 'local'; folder: string } | { kind: 'keyvault'; vaultUrl: string };
+  /** The app's public origin for download links, when it is reached through a gateway (otherwise the request's). */
+  publicBaseUrl?: string;
 }
 
 /** The app setting prefix of each storage account; `STORAGE_EU` or `STORAGE_EU__accountName`. */
@@ -53,6 +55,7 @@ const envSchema = z.object({
   KEY_PROVIDER: z.enum(['local', 'keyvault']).default('local'),
   KEY_FILE_FOLDER: nonEmpty.default('.local/tenant-keys'),
   KEY_VAULT_URL: z.url({ protocol: /^https$/ }).optional(),
+  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 export class ConfigurationError extends Error {
@@ -111,5 +114,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       e.KEY_PROVIDER === 'keyvault'
         ? { kind: 'keyvault', vaultUrl: e.KEY_VAULT_URL! }
         : { kind: 'local', folder: resolve(e.KEY_FILE_FOLDER) },
+    ...(e.PUBLIC_BASE_URL ? { publicBaseUrl: e.PUBLIC_BASE_URL.replace(/\/+$/, '') } : {}),
   };
 }

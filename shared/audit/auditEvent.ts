@@ -48,6 +48,8 @@ export interface AuditFilter {
   action?: string;
   /** Events whose actor (id or UPN) or target id is any of these (discovery of a data subject). */
   involving?: readonly string[];
+  /** Or whose `details.subjectRef` is any of these: requests about the subject (pseudonymous). */
+  subjectRefs?: readonly string[];
 }
 
 export interface AuditVerification {

@@ -103,6 +103,8 @@ type EventEntity = {
   target: string;
   /** Lower-case copy of target.id, so discovery can find events about a subject server-side. */
   targetId: string;
+  /** Copy of details.subjectRef (a request's pseudonymous subject), for the same reason. */
+  subjectRef?: string;
   outcome: string;
   correlationId: string;
   details: string;
@@ -859,12 +861,11 @@ function filterConditions(filter: AuditFilter): string[] {
     const actor = filter.actor.toLowerCase();
     conditions.push(odata`(actorId eq ${actor} or actorUpn eq ${actor})`);
   }
-  if (filter.involving !== undefined && filter.involving.length > 0) {
-    const either = filter.involving
-      .map((value) => value.toLowerCase())
-      .map((v) => odata`actorId eq ${v} or actorUpn eq ${v} or targetId eq ${v}`);
-    conditions.push(`(${either.join(' or ')})`);
-  }
+  const involving = (filter.involving ?? [])
+    .map((value) => value.toLowerCase())
+    .map((v) => odata`actorId eq ${v} or actorUpn eq ${v} or targetId eq ${v}`);
+  const refs = (filter.subjectRefs ?? []).map((ref) => odata`subjectRef eq ${ref}`);
+  if (involving.length + refs.length > 0) conditions.push(`(${[...involving, ...refs].join(' or ')})`);
   if (filter.from !== undefined) conditions.push(odata`time ge ${filter.from.toISOString()}`);
   if (filter.to !== undefined) conditions.push(odata`time le ${filter.to.toISOString()}`);
   return conditions;
@@ -884,6 +885,7 @@ function toEntity(partitionKey: string, event: AuditEvent): EventEntity {
     action: event.action,
     target: JSON.stringify(event.target),
     targetId: event.target.id.toLowerCase(),
+    ...(typeof event.details.subjectRef === 'string' ? { subjectRef: event.details.subjectRef } : {}),
     outcome: event.outcome,
     correlationId: event.correlationId,
     details: JSON.stringify(event.details),

@@ -6,7 +6,14 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
+import {
+  PassThrough,
+  pipeline,
+  type Readable,
+  Transform,
+  type TransformCallback,
+  type Writable,
+} from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { setImmediate } from 'node:timers/promises';
 
@@ -16,7 +23,7 @@ import archiverModule, { type Archiver, type ZipOptions } from 'archiver';
 import type { AuditEvent } from '../audit/auditEvent';
 import type { PersonalDataRecord } from '../records/personalDataRecord';
 import type { DataSubjectRequest } from '../requests/dataSubjectRequest';
-import { ownIdentifiers, redactOtherPeople, type SubjectIdentifiers } from './redaction';
+import { type OwnIdentifiers, redactOtherPeople } from './redaction';
 
 /** What the manifest says about the request. */
 export type PackageRequest = Pick<
@@ -38,12 +45,17 @@ export interface ExportPackageInput {
   request: PackageRequest;
   generatedAt: Date;
   /** Whose identifiers stay; everyone else's are redacted (see redaction.ts). */
-  subject: SubjectIdentifiers;
+  own: OwnIdentifiers;
   /** Read once, in order; each category becomes `<category>.json`. */
   categories: AsyncIterable<PackageCategory>;
   auditEvents: AsyncIterable<AuditEvent>;
   /** Blob metadata to store with the package (names must be valid C# identifiers). */
   metadata?: Record<string, string>;
+  /**
+   * Encrypts the ZIP on its way to the blob (packageCipher). The hash and size returned stay those of the
+   * ZIP, which is what the subject receives once it is decrypted.
+   */
+  encrypt?: Transform;
 }
 
 export interface PackageFile {
@@ -65,7 +77,7 @@ export interface PackageManifest {
 
 export interface PackageResult {
   blobName: string;
-  /** Hex SHA-256 of the whole ZIP as stored. */
+  /** Hex SHA-256 of the whole ZIP (before any encryption). */
   sha256: string;
   sizeBytes: number;
   counts: Record<string, number>;
@@ -123,12 +135,14 @@ export async function writeExportPackage(input: ExportPackageInput): Promise<Pac
   // Warnings are about missing files on disk, which a package has none of: treat them as failures.
   archive.on('warning', (error) => zipped.destroy(error));
   archive.pipe(zipped);
+  // pipeline, not pipe: destroying the ZIP side destroys the encryptor too, and so the upload's source.
+  const stored: Readable = input.encrypt ? pipeline(zipped, input.encrypt, () => undefined) : zipped;
 
   // Whichever side fails first stops the other: the upload stops the writing, the writing destroys the
   // upload's source, which makes uploadStream reject before it commits the block list (no partial blob).
   const failure = new AbortController();
-  const upload = blob.uploadStream(zipped, UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, {
-    blobHTTPHeaders: { blobContentType: 'application/zip' },
+  const upload = blob.uploadStream(stored, UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, {
+    blobHTTPHeaders: { blobContentType: input.encrypt ? 'application/octet-stream' : 'application/zip' },
     metadata: input.metadata ?? {},
   });
   upload.catch((error: unknown) => failure.abort(error));
@@ -200,7 +214,7 @@ async function writeEntries(
   const files: PackageFile[] = [];
   const counts: Record<string, number> = {};
   const deletedCounts: Record<string, number> = {};
-  const packageRecord = recordPackager(input.subject);
+  const packageRecord = recordPackager(input.own);
 
   for await (const { category, records } of input.categories) {
     if (!CATEGORY_NAME.test(category) || RESERVED_NAMES.has(category) || Object.hasOwn(counts, category)) {
@@ -235,7 +249,7 @@ async function writeEntries(
   audit.append('[');
   report?.startAuditEvents();
   for await (const event of input.auditEvents) {
-    const redacted = redactAuditEvent(event, input.subject);
+    const redacted = redactAuditEvent(event, input.own);
     audit.append(`${auditCount === 0 ? '\n' : ',\n'}${JSON.stringify(redacted)}`);
     report?.auditEvent(redacted, auditCount === 0);
     auditCount++;
@@ -278,10 +292,11 @@ async function writeEntries(
   return { files, counts, manifest: await manifestEntry.close() };
 }
 
-/** Packages records of one subject; identifiers kept per record subject are worked out once. */
-function recordPackager(subject: SubjectIdentifiers): (record: PersonalDataRecord) => PackagedRecord {
-  const subjectOnly = ownIdentifiers(subject);
-  const withRecordSubject = new Map<string, ReadonlySet<string>>();
+/**
+ * Packages records of one subject. Only the requester's identifiers stay readable, never a record's own
+ * envelope as such: a record's identifiers that are not the requester's are redacted like anyone's.
+ */
+function recordPackager(own: OwnIdentifiers): (record: PersonalDataRecord) => PackagedRecord {
   return (record) => {
     const { deletedAt, deviceName } = record;
     // Fields in the order of the file format; `deleted` says what soft-deleted-but-not-purged means.
@@ -295,20 +310,12 @@ function recordPackager(subject: SubjectIdentifiers): (record: PersonalDataRecor
     if (deviceName !== undefined) packaged.deviceName = deviceName;
     packaged.subject = record.subject;
     packaged.data = record.data;
-    // The record's own subject identifiers are the subject's too (discovery matched it by one of them).
-    let own = subjectOnly;
-    if (!('pseudonymous' in record.subject)) {
-      const { upn, objectId, email } = record.subject;
-      const cacheKey = `${upn ?? ''}\n${objectId ?? ''}\n${email ?? ''}`;
-      own = withRecordSubject.get(cacheKey) ?? ownIdentifiers([subject, record.subject]);
-      if (withRecordSubject.size < 100) withRecordSubject.set(cacheKey, own);
-    }
     return redactOtherPeople(packaged, own) as PackagedRecord;
   };
 }
 
-function redactAuditEvent(event: AuditEvent, subject: SubjectIdentifiers): AuditEvent {
-  const redacted = redactOtherPeople(event, subject) as AuditEvent;
+function redactAuditEvent(event: AuditEvent, own: OwnIdentifiers): AuditEvent {
+  const redacted = redactOtherPeople(event, own) as AuditEvent;
   // Apps and the service itself are not people: their ids say who acted and stay.
   if (event.actor.type === 'app' || event.actor.type === 'system') redacted.actor = event.actor;
   return redacted;

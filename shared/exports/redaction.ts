@@ -21,6 +21,11 @@ export interface SubjectIdentifiers {
   email?: string;
 }
 
+/** The identifiers that stay readable, normalised (trimmed, lower case): a set, or a richer matcher. */
+export interface OwnIdentifiers {
+  has(identifier: string): boolean;
+}
+
 export const REDACTED = '[redacted]';
 
 /** Conservative local part (no `=`, `:` or `/`), so `to=adele@contoso.com` still yields Adele's own address. */
@@ -96,11 +101,14 @@ const IDENTIFYING_FIELDS = new Set([
  */
 export function redactOtherPeople(
   value: unknown,
-  subject: SubjectIdentifiers | readonly SubjectIdentifiers[] | ReadonlySet<string>,
+  subject: SubjectIdentifiers | readonly SubjectIdentifiers[] | OwnIdentifiers,
 ): unknown {
-  const own = subject instanceof Set ? subject : ownIdentifiers(subject as SubjectIdentifiers);
+  const own = isMatcher(subject) ? subject : ownIdentifiers(subject);
   return redactValue(value, own, 'plain');
 }
+
+const isMatcher = (value: unknown): value is OwnIdentifiers =>
+  typeof (value as { has?: unknown }).has === 'function';
 
 /** Whether a key names a person (exported for tests and for readers of the rule). */
 export function namesPerson(key: string): boolean {
@@ -136,7 +144,7 @@ function classifyKey(key: string): boolean {
  */
 type Context = 'plain' | 'person' | 'identifier';
 
-function redactValue(value: unknown, own: ReadonlySet<string>, context: Context): unknown {
+function redactValue(value: unknown, own: OwnIdentifiers, context: Context): unknown {
   if (typeof value === 'string') {
     if (context === 'plain') return redactEmails(value, own);
     return own.has(normalize(value)) ? value : REDACTED;
@@ -167,7 +175,7 @@ function redactValue(value: unknown, own: ReadonlySet<string>, context: Context)
   return copy;
 }
 
-function redactEmails(text: string, own: ReadonlySet<string>): string {
+function redactEmails(text: string, own: OwnIdentifiers): string {
   if (!text.includes('@')) return text;
   return text.replace(EMAIL, (address) => (own.has(address.toLowerCase()) ? address : REDACTED));
 }

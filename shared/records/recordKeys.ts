@@ -11,17 +11,47 @@ export function recordsPartition(tenantId: string, subjectKey: string): string {
 /** A record's row in its subject's partition; rows sort by category, so one category is a key range. */
 export const recordRowKey = (category: string, recordKey: string): string => `${category}_${recordKey}`;
 
+/** The category a record row belongs to (the part of its RowKey before the record HMAC). */
+export const categoryOfRow = (recordRow: string): string => recordRow.slice(0, recordRow.indexOf('_'));
+
+/** The record HMAC of a record row. */
+export const recordKeyOfRow = (recordRow: string): string => recordRow.slice(recordRow.indexOf('_') + 1);
+
+/**
+ * Rows of a subject's partition that are not records; `~` sorts after every category, so records are
+ * `RowKey lt '~'`. The subject's data key is `~key` (crypto/subjectKeys).
+ */
+export const subjectRows = {
+  /** `~id_<identifier HMAC>`: an identifier the subject was seen with (objectId, upn or email). */
+  identifier: (identifierKey: string) => `~id_${identifierKey}`,
+  identifierPrefix: '~id_',
+  /** `~pkg_<request id>_<attempt>`: an export package of the subject, its key wrapped by the data key. */
+  package: (requestId: string, attempt: string) => `~pkg_${requestId}_${attempt}`,
+  packagePrefix: (requestId = '') => `~pkg_${requestId}`,
+  /** In an alias's own subject: the object subject it was merged into. */
+  linked: '~linked',
+  /** In an object subject: an alias's own subject merged into it (erasure and audit matching find it). */
+  merged: (aliasSubjectKey: string) => `~merged_${aliasSubjectKey}`,
+  mergedPrefix: '~merged_',
+} as const;
+
+/** Records only: every row of a subject's partition below `~`. */
+export const RECORDS_ONLY = "RowKey lt '~'";
+
 /**
  * Rows of table `recordLookup`. Every part after the tenant id is a per-tenant HMAC, so no key names anyone;
  * record-id and identifier lookups are spread over 256 partitions each to keep partitions small.
  */
 export const lookupKeys = {
-  /** identifier HMAC → subject keys it was seen with: one row per pair, found by RowKey prefix. */
+  /**
+   * alias (upn or email) HMAC → the subjects it was seen with: one row per pair, found by RowKey prefix
+   * (subjectIdentity.ts says which is the current holder).
+   */
   identifier: (tenantId: string, identifierKey: string) => ({
     partitionKey: `${tenantId}_i${identifierKey.slice(0, 2)}`,
     prefix: `${identifierKey}_`,
   }),
-  /** record HMAC (category and record id) → its subject key, or a tombstone for a delete that came first. */
+  /** record HMAC (category and record id) → its subject key, and the deletions known for the record. */
   record: (tenantId: string, recordKey: string) => ({
     partitionKey: `${tenantId}_r${recordKey.slice(0, 2)}`,
     rowKey: recordKey,

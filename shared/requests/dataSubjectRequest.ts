@@ -134,17 +134,30 @@ export interface DataSubjectRequest {
   deadline?: DeadlineFlag;
   decision?: { reason: string };
   history: Transition[];
-  /** Per-category counts, set by discovery. */
-  discovery?: { counts: Partial<Record<RecordCategory | 'auditEvents', number>>; completedAt: string };
+  /**
+   * Per-category counts, set by discovery; for a request naming only an alias, how many other people held
+   * that alias before (never who, never their data).
+   */
+  discovery?: {
+    counts: Partial<Record<RecordCategory | 'auditEvents', number>>;
+    completedAt: string;
+    earlierHolders?: number;
+  };
   result?: Record<string, unknown>;
   failure?: { step: string; reason: string; at: string };
   createdBy: Actor;
+  /**
+   * Internal, never shown: the subject the request acts on (SPEC §4-§5), pinned when it is taken in (an
+   * alias's holder then) and settled by discovery. Its key is the pseudonymous subject reference that the
+   * request's audit events carry.
+   */
+  subjectKey?: string;
+  subjectHolder?: 'object' | 'alias';
   /** Internal, never shown: what a fulfilment step has established, so a re-run resumes from it. */
   progress?: {
-    /** The subjects a delete request erases, fixed before erasure removes the lookups that find them. */
-    subjectKeys?: string[];
-    identifierKeys?: string[];
+    /** What a delete request erases, counted before erasure removes what would count it. */
     counts?: Record<string, number>;
+    packages?: number;
   };
 }
 
@@ -187,7 +200,15 @@ export const requestViewSchema = z
       }),
     ),
     discovery: z
-      .object({ counts: z.record(z.string(), z.number()), completedAt: z.iso.datetime() })
+      .object({
+        counts: z.record(z.string(), z.number()),
+        completedAt: z.iso.datetime(),
+        earlierHolders: z
+          .number()
+          .int()
+          .optional()
+          .describe('For a request naming only a UPN or e-mail: how many other people held it before.'),
+      })
       .optional(),
     result: z.record(z.string(), z.unknown()).optional(),
     failure: z.object({ step: z.string(), reason: z.string(), at: z.iso.datetime() }).optional(),

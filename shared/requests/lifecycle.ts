@@ -16,7 +16,8 @@ export type LifecycleAction =
   | 'retry'
   | 'extend';
 
-const OPEN: readonly RequestStatus[] = ['received', 'discovering', 'awaitingReview'];
+/** Before fulfilment, and after a failure (SPEC §5: a failed request can be retried, declined or cancelled). */
+const DECIDABLE: readonly RequestStatus[] = ['received', 'discovering', 'awaitingReview', 'failed'];
 
 /** Which states each action may start from, and where it leads (`retry` returns to the failed step). */
 const TRANSITIONS: Record<
@@ -26,14 +27,16 @@ const TRANSITIONS: Record<
   startDiscovery: { from: ['received'], to: 'discovering' },
   completeDiscovery: { from: ['discovering'], to: 'awaitingReview' },
   approve: { from: ['awaitingReview'], to: 'inProgress' },
-  decline: { from: OPEN, to: 'declined' },
-  cancel: { from: OPEN, to: 'cancelled' },
+  decline: { from: DECIDABLE, to: 'declined' },
+  cancel: { from: DECIDABLE, to: 'cancelled' },
   complete: { from: ['inProgress'], to: 'completed' },
   fail: { from: ['discovering', 'inProgress'], to: 'failed' },
 };
 
 export const TERMINAL_STATUSES: readonly RequestStatus[] = ['completed', 'declined', 'cancelled'];
 export const isOpen = (status: RequestStatus): boolean => !TERMINAL_STATUSES.includes(status);
+/** Whether a request keeps retention off its subject: one being worked on; a failed one holds nothing back. */
+export const holdsBackRetention = (status: RequestStatus): boolean => isOpen(status) && status !== 'failed';
 
 export interface TransitionInput {
   actor: Actor;

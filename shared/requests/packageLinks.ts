@@ -1,14 +1,21 @@
-// Download links to access and export packages: read-only, valid 15 minutes, each one audited.
+// Download links to access and export packages: single-purpose, valid 15 minutes, served by the function app,
+// which decrypts the package as it streams it. Each link issued and each download is audited.
 import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
 
 import type { AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
+import type { Pseudonymizer } from '../crypto/pseudonymizer';
 import { DomainError, notFound } from '../errors';
-import type { TenantScope } from '../residency/tenantDirectory';
-import { CONTAINERS } from '../storage/names';
+import type { PackageStore } from '../exports/packageStore';
+import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
+import { claimedTenant, linkSigningKey, signPackageLink, verifyPackageLink } from './packageLinkToken';
 import type { ChangeContext, DataSubjectRequestService } from './requestService';
 
 export const LINK_LIFETIME_MS = 15 * 60 * 1000;
+/** The download route under the API prefix: `/api/package-downloads/{token}`. */
+export const DOWNLOAD_ROUTE = 'package-downloads';
+const DOWNLOAD_ACTOR = { type: 'app', id: 'package-download-link' } as const;
 
 export interface PackageLink {
   url: string;
@@ -17,18 +24,44 @@ export interface PackageLink {
   sizeBytes: number;
 }
 
-interface PackageResult {
-  package?: { blobName: string; sha256: string; sizeBytes: number };
+export interface PackageDownload {
+  /** The ZIP, decrypted as it is read. */
+  stream: Readable;
+  sha256: string;
+  sizeBytes: number;
+  fileName: string;
 }
+
+/** Where a subject's packages are now: a subject merged into another has had its packages moved there. */
+export type CurrentSubject = (tenant: TenantScope, subjectKey: string) => Promise<string>;
+
+/** What `request.result.package` holds once an access or export request completed. */
+interface PackageResult {
+  package?: { blobName: string; packageRow?: string; subjectKey?: string; sha256: string; sizeBytes: number };
+}
+
+// One answer for every refusal, so a caller learns nothing about which check a link failed.
+const linkNotFound = () =>
+  new DomainError('NotFound', 'This download link is not valid, has expired, or its package was deleted.');
 
 export class PackageLinks {
   constructor(
     private readonly requests: DataSubjectRequestService,
+    private readonly packages: PackageStore,
+    private readonly directory: TenantDirectory,
+    private readonly pseudonymizer: Pseudonymizer,
     private readonly audit: AuditLog,
+    private readonly currentSubject: CurrentSubject,
     private readonly clock: Clock,
   ) {}
 
-  async issue(tenant: TenantScope, requestId: string, change: ChangeContext): Promise<PackageLink> {
+  /** A link to the package of a completed request; `baseUrl` is the origin the app is reached at. */
+  async issue(
+    tenant: TenantScope,
+    requestId: string,
+    change: ChangeContext,
+    baseUrl: string,
+  ): Promise<PackageLink> {
     const request = await this.requests.load(tenant, requestId);
     if (request.type !== 'access' && request.type !== 'export') {
       throw new DomainError('InvalidState', `A ${request.type} request has no package.`);
@@ -37,12 +70,23 @@ export class PackageLinks {
     if (request.status !== 'completed' || !pkg) {
       throw new DomainError('InvalidState', `The package is not ready: the request is '${request.status}'.`);
     }
-    const container = await tenant.account.container(CONTAINERS.exportPackages);
-    if (!(await container.getBlobClient(pkg.blobName).exists())) {
-      throw notFound(`The package of request ${requestId} (packages are kept 30 days after completion)`);
+    const gone = notFound(`The package of request ${requestId} (packages are kept 30 days after completion)`);
+    // A package of before packages were encrypted has no index row: it cannot be served any more.
+    if (!pkg.packageRow || !pkg.subjectKey) throw gone;
+    const subjectKey = await this.currentSubject(tenant, pkg.subjectKey);
+    try {
+      await this.packages.describe(tenant, subjectKey, pkg.packageRow);
+    } catch (error) {
+      if (error instanceof DomainError && error.code === 'NotFound') throw gone;
+      throw error;
     }
-    const expiresAt = new Date(this.clock().getTime() + LINK_LIFETIME_MS);
-    const url = await tenant.account.readOnlyBlobUrl(CONTAINERS.exportPackages, pkg.blobName, expiresAt);
+    const linkId = randomUUID();
+    // Whole seconds, as the token's `exp` has them, so the answer says exactly when the link stops working.
+    const expiresAt = new Date(Math.floor((this.clock().getTime() + LINK_LIFETIME_MS) / 1000) * 1000);
+    const token = await signPackageLink(
+      { tenantId: tenant.tenantId, requestId, subjectKey, packageRow: pkg.packageRow, linkId, expiresAt },
+      await this.signingKey(tenant),
+    );
     await this.audit.append(tenant, {
       id: randomUUID(),
       action: 'export.linkIssued',
@@ -50,8 +94,58 @@ export class PackageLinks {
       target: { type: 'dataSubjectRequest', id: requestId },
       outcome: 'success',
       correlationId: change.correlationId,
-      details: { expiresAt: expiresAt.toISOString(), sha256: pkg.sha256 },
+      details: { linkId, expiresAt: expiresAt.toISOString(), sha256: pkg.sha256 },
     });
-    return { url, expiresAt: expiresAt.toISOString(), sha256: pkg.sha256, sizeBytes: pkg.sizeBytes };
+    return {
+      url: `${baseUrl.replace(/\/+$/, '')}/api/${DOWNLOAD_ROUTE}/${token}`,
+      expiresAt: expiresAt.toISOString(),
+      sha256: pkg.sha256,
+      sizeBytes: pkg.sizeBytes,
+    };
+  }
+
+  /**
+   * The package a link names, decrypting as it is read; audited before it is handed out. 404 NotFound for
+   * any link that is malformed, tampered with, expired, of another purpose or tenant, or whose package is gone.
+   */
+  async download(token: string): Promise<PackageDownload> {
+    const tenantId = claimedTenant(token);
+    if (!tenantId) throw linkNotFound();
+    const tenant = await this.directory.resolve(tenantId);
+    const claims = await verifyPackageLink(token, await this.signingKey(tenant), this.clock());
+    if (!claims || claims.tenantId !== tenant.tenantId) throw linkNotFound();
+    let opened;
+    try {
+      const subjectKey = await this.currentSubject(tenant, claims.subjectKey);
+      opened = await this.packages.open(tenant, subjectKey, claims.packageRow);
+    } catch (error) {
+      if (error instanceof DomainError && error.code === 'NotFound') throw linkNotFound();
+      throw error;
+    }
+    try {
+      await this.audit.append(tenant, {
+        id: randomUUID(),
+        action: 'export.downloaded',
+        actor: DOWNLOAD_ACTOR,
+        target: { type: 'dataSubjectRequest', id: claims.requestId },
+        outcome: 'success',
+        correlationId: claims.linkId,
+        details: { linkId: claims.linkId, sizeBytes: opened.sizeBytes },
+      });
+    } catch (error) {
+      // No download that is not in the audit log: the blob's download stops here.
+      opened.stream.destroy();
+      throw error;
+    }
+    return {
+      stream: opened.stream,
+      sha256: opened.sha256,
+      sizeBytes: opened.sizeBytes,
+      fileName: `${claims.requestId}.zip`,
+    };
+  }
+
+  private async signingKey(tenant: TenantScope): Promise<Uint8Array> {
+    return linkSigningKey(await this.pseudonymizer.keyFor(tenant));
   }
 }

@@ -1,22 +1,19 @@
 // The dsr-work steps: discovery (received → discovering → awaitingReview) and fulfilment after approval
 // (inProgress → completed). Each step checks the request's state first, so a redelivered or duplicated
 // message does nothing twice, and every write is idempotent, so a step that stopped part-way runs again.
-import { randomUUID } from 'node:crypto';
-
 import { z } from 'zod';
 
 import type { Actor, AuditEvent, AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
 import { DomainError } from '../errors';
-import { writeExportPackage } from '../exports/exportPackage';
+import type { PackageStore } from '../exports/packageStore';
 import { DEVICE_REPORTED_CATEGORIES } from '../records/personalDataRecord';
 import type { RecordStore } from '../records/recordStore';
+import type { RestrictionStore } from '../records/restrictions';
+import type { SubjectErasure } from '../records/subjectErasure';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
-import { type ExpiryIndex, packageExpiry } from '../retention/expiryIndex';
-import { CONTAINERS } from '../storage/names';
 import { type DataSubjectRequest, RECORD_CATEGORIES, type RecordCategory } from './dataSubjectRequest';
 import type { DataSubjectRequestService } from './requestService';
-import type { RestrictionStore } from './restrictions';
 
 export const dsrWorkMessageSchema = z.object({
   tenantId: z.uuid(),
@@ -27,9 +24,6 @@ export type DsrWorkMessage = z.infer<typeof dsrWorkMessageSchema>;
 
 const WORKER: Actor = { type: 'system', id: 'dsr-work' };
 
-/** Export packages: `${tenantId}/${subjectKey}/${requestId}.${attempt}.zip`, so a subject's are found by prefix. */
-export const packagePrefix = (tenantId: string, subjectKey: string) => `${tenantId}/${subjectKey}/`;
-
 export type RectificationOutcome = 'applied' | 'DeviceReported' | 'SystemGeneratedLog' | 'NotFound';
 
 export class RequestFulfilment {
@@ -37,9 +31,10 @@ export class RequestFulfilment {
     private readonly directory: TenantDirectory,
     private readonly requests: DataSubjectRequestService,
     private readonly records: RecordStore,
+    private readonly erasure: SubjectErasure,
     private readonly audit: AuditLog,
     private readonly restrictions: RestrictionStore,
-    private readonly expiry: ExpiryIndex,
+    private readonly packages: PackageStore,
     private readonly clock: Clock,
   ) {}
 
@@ -87,20 +82,32 @@ export class RequestFulfilment {
       request = await this.requests.load(tenant, request.id);
     }
     if (request.status !== 'discovering') return;
-    const subjectKeys = await this.records.findSubjects(tenant, request.subject);
-    const counts: Record<string, number> = { ...(await this.records.countByCategory(tenant, subjectKeys)) };
-    counts.auditEvents = await this.countAuditEvents(tenant, request);
+    // Who the request acts on is settled here (SPEC §4): an alias's current holder, an object id with the
+    // aliases it named that nobody else holds; the request keeps that subject from now on.
+    const subject = await this.records.settleSubject(tenant, request.subject, pinnedOf(request));
+    const counts: Record<string, number> = {
+      ...(await this.records.countByCategory(tenant, subject.subjectKey)),
+    };
+    const settled = { ...request, subjectKey: subject.subjectKey, subjectHolder: subject.holder };
+    counts.auditEvents = await this.countAuditEvents(tenant, settled, subject.earlierHolders);
     const completedAt = this.clock().toISOString();
     await this.settleRace(() =>
       this.change(tenant, request, 'completeDiscovery', (r) => ({
         ...r,
-        discovery: { counts, completedAt },
+        subjectKey: subject.subjectKey,
+        subjectHolder: subject.holder,
+        discovery: {
+          counts,
+          completedAt,
+          ...(request.subject.objectId ? {} : { earlierHolders: subject.earlierHolders }),
+        },
       })),
     );
   }
 
-  private async fulfil(tenant: TenantScope, request: DataSubjectRequest): Promise<void> {
-    if (request.status !== 'inProgress') return;
+  private async fulfil(tenant: TenantScope, stored: DataSubjectRequest): Promise<void> {
+    if (stored.status !== 'inProgress') return;
+    const request = await this.settled(tenant, stored);
     switch (request.type) {
       case 'access':
       case 'export':
@@ -115,18 +122,12 @@ export class RequestFulfilment {
     }
   }
 
-  private async exportPackage(tenant: TenantScope, request: DataSubjectRequest): Promise<void> {
-    const subjectKeys = await this.records.findSubjects(tenant, request.subject);
-    const [identifierKey] = await this.records.identifierKeys(tenant, request.subject);
-    const owner = subjectKeys[0] ?? identifierKey!;
-    const container = await tenant.account.container(CONTAINERS.exportPackages);
-    // Each attempt writes its own blob; the one that completes the request is the package, the others are
-    // removed. Two concurrent deliveries therefore never leave two packages or a half-overwritten one.
-    const blobName = `${packagePrefix(tenant.tenantId, owner)}${request.id}.${randomUUID()}.zip`;
+  private async exportPackage(tenant: TenantScope, request: Settled): Promise<void> {
+    const owner = request.subjectKey;
     const records = this.records;
-    const written = await writeExportPackage({
-      container,
-      blobName,
+    // Each attempt writes its own package (index row and blob); the one that completes the request is the
+    // package, the others are removed. Concurrent deliveries never leave two packages or a half-written one.
+    const written = await this.packages.write(tenant, owner, request.id, {
       kind: request.type === 'access' ? 'access' : 'export',
       request: {
         id: request.id,
@@ -137,12 +138,14 @@ export class RequestFulfilment {
         subject: request.subject,
       },
       generatedAt: this.clock(),
-      subject: request.subject,
+      // Only the requester's identifiers stay readable: those the request names, and those the subject was
+      // seen with (never whatever a record happens to carry).
+      own: await this.records.ownIdentifiers(tenant, owner, request.subject),
       categories: (async function* () {
         // The next category's first page is fetched while this one is packaged.
         const start = (category: RecordCategory) => ({
           category,
-          records: readAhead(merged(subjectKeys.map((key) => records.listPages(tenant, key, category)))),
+          records: readAhead(records.listPages(tenant, owner, category)),
         });
         let upcoming = start(RECORD_CATEGORIES[0]);
         for (let i = 0; i < RECORD_CATEGORIES.length; i++) {
@@ -152,61 +155,45 @@ export class RequestFulfilment {
           yield current;
         }
       })(),
-      auditEvents: this.auditEventsOf(tenant, request),
-      metadata: { requestId: request.id, tenantId: request.tenantId },
+      auditEvents: this.auditEventsOf(tenant, request, request.discovery?.earlierHolders ?? 0),
     });
-    const completedAt = this.clock().toISOString();
+    const completedAt = this.clock();
+    const { blobName, packageRow, sha256, sizeBytes } = written;
     const won = await this.settleRace(() =>
       this.change(tenant, request, 'complete', (r) => ({
         ...r,
         result: {
-          package: { blobName, sha256: written.sha256, sizeBytes: written.sizeBytes },
+          package: { blobName, packageRow, subjectKey: owner, sha256, sizeBytes },
           counts: written.counts,
-          completedAt,
+          completedAt: completedAt.toISOString(),
         },
       })),
     );
     if (!won) {
-      await container.deleteBlob(blobName, { deleteSnapshots: 'include' }).catch(ignoreMissing);
+      await this.packages.remove(tenant, owner, packageRow);
       return;
     }
     // Packages are deleted 30 days after completion (SPEC §6).
-    await this.expiry.add(tenant, [packageExpiry(request.id, blobName, new Date(completedAt))]);
-    // Attempts that crashed, or lost to this one, leave blobs of their own: only the package stays.
-    for await (const blob of container.listBlobsFlat({
-      prefix: `${packagePrefix(tenant.tenantId, owner)}${request.id}.`,
-    })) {
-      if (blob.name !== blobName)
-        await container.deleteBlob(blob.name, { deleteSnapshots: 'include' }).catch(ignoreMissing);
+    await this.packages.completed(tenant, owner, packageRow, completedAt);
+    // Attempts that crashed, or lost to this one, leave packages of their own: only the package stays.
+    for (const attempt of await this.packages.list(tenant, owner, request.id)) {
+      if (attempt.packageRow !== packageRow) await this.packages.remove(tenant, owner, attempt.packageRow);
     }
   }
 
-  private async erase(tenant: TenantScope, request: DataSubjectRequest): Promise<void> {
-    // Fix who and how much before anything is erased: erasure removes the lookups that find the subject.
+  private async erase(tenant: TenantScope, request: Settled): Promise<void> {
+    // Fix how much before anything is erased: erasure removes what would count it.
     let progress = request.progress;
-    if (!progress?.subjectKeys || !progress.identifierKeys || !progress.counts) {
-      const subjectKeys = await this.records.findSubjects(tenant, request.subject);
-      const identifierKeys = await this.records.identifierKeys(tenant, request.subject);
-      const counts = { ...(await this.records.countByCategory(tenant, subjectKeys)) } as Record<
+    if (!progress?.counts || progress.packages === undefined) {
+      const counts = { ...(await this.records.countByCategory(tenant, request.subjectKey)) } as Record<
         string,
         number
       >;
-      progress = (
-        await this.requests.saveProgress(tenant, request.id, { subjectKeys, identifierKeys, counts })
-      ).progress!;
+      const packages = (await this.packages.list(tenant, request.subjectKey)).length;
+      progress = (await this.requests.saveProgress(tenant, request.id, { counts, packages })).progress!;
     }
-    const container = await tenant.account.container(CONTAINERS.exportPackages);
-    let packagesDeleted = 0;
-    for (const subjectKey of new Set([...progress.subjectKeys!, ...progress.identifierKeys!])) {
-      await this.records.eraseSubject(tenant, subjectKey, progress.identifierKeys!);
-      await this.restrictions.lift(tenant, subjectKey);
-      for await (const blob of container.listBlobsFlat({
-        prefix: packagePrefix(tenant.tenantId, subjectKey),
-      })) {
-        await container.deleteBlob(blob.name, { deleteSnapshots: 'include' }).catch(ignoreMissing);
-        packagesDeleted++;
-      }
-    }
+    await this.erasure.erase(tenant, request.subjectKey);
+    const packagesDeleted = progress.packages!;
     const counts = progress.counts!;
     const completedAt = this.clock().toISOString();
     await this.settleRace(() =>
@@ -217,24 +204,20 @@ export class RequestFulfilment {
     );
   }
 
-  private async rectify(tenant: TenantScope, request: DataSubjectRequest): Promise<void> {
-    const subjectKeys = await this.records.findSubjects(tenant, request.subject);
+  private async rectify(tenant: TenantScope, request: Settled): Promise<void> {
     const items: Array<Record<string, unknown> & { outcome: RectificationOutcome }> = [];
     for (const item of request.rectifications ?? []) {
       let outcome: RectificationOutcome;
       if (item.category === 'systemLog') outcome = 'SystemGeneratedLog';
       else if (DEVICE_REPORTED_CATEGORIES.includes(item.category)) outcome = 'DeviceReported';
       else {
-        let changed = 0;
-        for (const subjectKey of subjectKeys) {
-          changed += await this.records.rewrite(
-            tenant,
-            subjectKey,
-            item.category,
-            (record) => item.recordId === undefined || record.recordId === item.recordId,
-            (data) => ({ ...data, [item.field]: item.value }),
-          );
-        }
+        const changed = await this.records.rewrite(
+          tenant,
+          request.subjectKey,
+          item.category,
+          (record) => item.recordId === undefined || record.recordId === item.recordId,
+          (data) => ({ ...data, [item.field]: item.value }),
+        );
         outcome = changed > 0 ? 'applied' : 'NotFound';
       }
       items.push({ ...item, outcome });
@@ -248,51 +231,65 @@ export class RequestFulfilment {
     );
   }
 
-  private async restrict(tenant: TenantScope, request: DataSubjectRequest): Promise<void> {
-    const subjectKeys = await this.records.findSubjects(tenant, request.subject);
-    const keys =
-      subjectKeys.length > 0
-        ? subjectKeys
-        : (await this.records.identifierKeys(tenant, request.subject)).slice(0, 1);
-    for (const subjectKey of keys) {
-      if (request.type === 'restrict') {
-        await this.restrictions.restrict(tenant, {
-          subjectKey,
-          subject: request.subject,
-          requestId: request.id,
-          restrictedAt: this.clock().toISOString(),
-        });
-      } else {
-        await this.restrictions.lift(tenant, subjectKey);
-      }
+  /** Restriction is the subject's, however the request named them: `unrestrict` lifts it by any name. */
+  private async restrict(tenant: TenantScope, request: Settled): Promise<void> {
+    if (request.type === 'restrict') {
+      await this.restrictions.restrict(tenant, {
+        subjectKey: request.subjectKey,
+        subject: request.subject,
+        requestId: request.id,
+        restrictedAt: this.clock().toISOString(),
+      });
+    } else {
+      await this.restrictions.lift(tenant, request.subjectKey);
     }
     const completedAt = this.clock().toISOString();
     await this.settleRace(() =>
       this.change(tenant, request, 'complete', (r) => ({
         ...r,
-        result: { restricted: request.type === 'restrict', subjects: keys.length, completedAt },
+        result: { restricted: request.type === 'restrict', subjects: 1, completedAt },
       })),
     );
   }
 
-  private identifiersOf(request: DataSubjectRequest): string[] {
-    return [request.subject.upn, request.subject.objectId, request.subject.email].filter(
-      (v): v is string => !!v,
-    );
+  /**
+   * The request with the subject it acts on: settled by discovery (a request from before then is settled
+   * now), followed to where it is now (an alias's own subject merged into an object id since).
+   */
+  private async settled(tenant: TenantScope, request: DataSubjectRequest): Promise<Settled> {
+    const subjectKey = request.subjectKey
+      ? await this.records.currentSubject(tenant, request.subjectKey)
+      : (await this.records.settleSubject(tenant, request.subject)).subjectKey;
+    return { ...request, subjectKey };
   }
 
-  private async countAuditEvents(tenant: TenantScope, request: DataSubjectRequest): Promise<number> {
+  private async countAuditEvents(tenant: TenantScope, request: Settled, earlierHolders: number) {
     let count = 0;
-    for await (const _event of this.auditEventsOf(tenant, request)) count++;
+    for await (const _event of this.auditEventsOf(tenant, request, earlierHolders)) count++;
     return count;
   }
 
-  private async *auditEventsOf(tenant: TenantScope, request: DataSubjectRequest): AsyncGenerator<AuditEvent> {
+  /**
+   * Audit events about the subject: their requests (by the pseudonymous subject reference those events
+   * carry, their merged alias subjects' included), and events where they are actor or target by object id.
+   * By UPN or e-mail only while nobody else ever held it: a recycled UPN's events may be someone else's.
+   */
+  private async *auditEventsOf(
+    tenant: TenantScope,
+    request: Settled,
+    earlierHolders: number,
+  ): AsyncGenerator<AuditEvent> {
+    const { merged } = await this.records.knownIdentifiers(tenant, request.subjectKey);
+    const { upn, objectId, email } = request.subject;
+    const involving = [objectId, ...(earlierHolders === 0 ? [upn, email] : [])].filter(
+      (v): v is string => !!v,
+    );
+    const subjectRefs = [request.subjectKey, ...merged];
     let continuation: string | undefined;
     do {
       const page = await this.audit.list(
         tenant,
-        { involving: this.identifiersOf(request) },
+        { involving, subjectRefs },
         { top: 200, ...(continuation ? { continuation } : {}) },
       );
       yield* page.items;
@@ -323,10 +320,10 @@ function readAhead<T>(source: AsyncGenerator<T>): AsyncIterable<T> {
   };
 }
 
-async function* merged<T>(sources: AsyncIterable<T>[]): AsyncGenerator<T> {
-  for (const source of sources) yield* source;
-}
+/** A request whose subject is settled. */
+type Settled = DataSubjectRequest & { subjectKey: string };
 
-const ignoreMissing = (error: unknown) => {
-  if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-};
+const pinnedOf = (request: DataSubjectRequest) =>
+  request.subjectKey && request.subjectHolder
+    ? { subjectKey: request.subjectKey, holder: request.subjectHolder }
+    : undefined;

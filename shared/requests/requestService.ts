@@ -7,7 +7,7 @@ import type { Page, PageRequest } from '../paging';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { QUEUES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
-import type { CreateRequestInput, DataSubjectRequest, DeadlineFlag } from './dataSubjectRequest';
+import type { CreateRequestInput, DataSubject, DataSubjectRequest, DeadlineFlag } from './dataSubjectRequest';
 import { daysLeft, dueDate } from './dueDates';
 import type { IdempotencyStore } from './idempotencyStore';
 import { isOpen, type LifecycleAction, transition } from './lifecycle';
@@ -58,6 +58,12 @@ export interface ChangeContext {
   step?: string;
 }
 
+/** Which subject a request names (records capability): read only, at intake. */
+export type SubjectResolver = (
+  tenant: TenantScope,
+  subject: DataSubject,
+) => Promise<{ subjectKey: string; holder: 'object' | 'alias' }>;
+
 export class DataSubjectRequestService {
   constructor(
     private readonly repository: RequestRepository,
@@ -65,11 +71,12 @@ export class DataSubjectRequestService {
     private readonly audit: AuditLog,
     private readonly workQueue: WorkQueue,
     private readonly clock: Clock,
+    private readonly subjectOf: SubjectResolver,
   ) {}
 
   view(request: DataSubjectRequest): RequestView {
     // A deadline flag means nothing once the request is closed; the hourly timer visits open ones only.
-    const { progress: _internal, deadline, ...visible } = request;
+    const { progress: _internal, subjectKey: _key, subjectHolder: _holder, deadline, ...visible } = request;
     return {
       ...visible,
       ...(deadline && isOpen(request.status) ? { deadline } : {}),
@@ -119,6 +126,7 @@ export class DataSubjectRequestService {
         id = claim.resourceId; // the first attempt claimed the key but stopped before storing the request
       }
     }
+    const named = await this.subjectOf(tenant, input.subject);
     const request: DataSubjectRequest = {
       id,
       tenantId: tenant.tenantId,
@@ -133,6 +141,8 @@ export class DataSubjectRequestService {
       dueAt: dueDate(now, input.regulation).toISOString(),
       history: [{ action: 'create', to: 'received', at: now.toISOString(), actor: change.actor }],
       createdBy: change.actor,
+      subjectKey: named.subjectKey,
+      subjectHolder: named.holder,
     };
     const stored = await this.repository.insert(tenant, request, this.effectsOf(request, 'create', change));
     return this.view((await this.settle(tenant, stored)).request);
@@ -220,6 +230,7 @@ export class DataSubjectRequestService {
                   status: next.status,
                   dueAt: next.dueAt,
                   daysLeft: daysLeft(new Date(next.dueAt), this.clock()),
+                  ...(next.subjectKey ? { subjectRef: next.subjectKey } : {}),
                 },
               },
             },
@@ -273,6 +284,8 @@ export class DataSubjectRequestService {
             to: request.status,
             dueAt: request.dueAt,
             ...(change.reason ? { reason: change.reason } : {}),
+            // Pseudonymous: discovery of the subject finds their own request history by it (SPEC §5).
+            ...(request.subjectKey ? { subjectRef: request.subjectKey } : {}),
           },
         },
       },

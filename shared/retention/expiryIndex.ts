@@ -8,7 +8,7 @@ import { type TableClient, type TransactionAction } from '@azure/data-tables';
 import type { RecordCategory } from '../requests/dataSubjectRequest';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
-import { submitInBatches } from '../storage/tableBatches';
+import { deleteVersions, submitInBatches } from '../storage/tableBatches';
 import { dueAt, dueDay, RETENTION_POLICY, SHORT_LIVED_CATEGORIES } from './retentionPolicy';
 
 export type RecordExpiryAction = 'delete' | 'anonymise' | 'purgeDeleted';
@@ -23,11 +23,22 @@ export type ExpiryEntry =
       /** The record's RowKey in its subject's partition. */
       recordRow: string;
       deviceKey?: string;
+      /** The ETag of the row version the entry was made for: the purge deletes that version only. */
+      etag?: string;
     }
-  | { kind: 'anonymousRecord'; day: string; anonymousRow: string }
-  | { kind: 'package'; day: string; requestId: string; blobName: string };
+  | { kind: 'anonymousRecord'; day: string; anonymousRow: string; etag?: string }
+  | {
+      kind: 'package';
+      day: string;
+      requestId: string;
+      blobName: string;
+      /** Where the package's index row (its wrapped key) is: the subject's partition and row. */
+      subjectKey?: string;
+      packageRow?: string;
+    };
 
-export type StoredExpiryEntry = ExpiryEntry & { partitionKey: string; rowKey: string };
+/** An entry as read from the index, with the ETag of the entry row itself (done() is conditional on it). */
+export type StoredExpiryEntry = ExpiryEntry & { partitionKey: string; rowKey: string; entryEtag: string };
 
 interface ExpiryEntity {
   partitionKey: string;
@@ -46,14 +57,15 @@ export function expiryKeys(tenantId: string, entry: ExpiryEntry): { partitionKey
     case 'anonymousRecord':
       return { partitionKey, rowKey: `${day}_a_${entry.anonymousRow}` };
     case 'package':
-      return { partitionKey, rowKey: `${day}_p_${entry.requestId}` };
+      // One entry per blob: every attempt of a request's package has its own until the losers are removed.
+      return { partitionKey, rowKey: `${day}_p_${entry.requestId}_${blobKey(entry.blobName)}` };
   }
 }
 
 /** The retention entries of a record with these dates (SPEC §6). Pure. */
 export function recordExpiries(
   record: { category: RecordCategory; occurredAt: string; deletedAt?: string | undefined },
-  target: { subjectKey: string; recordRow: string; deviceKey?: string | undefined },
+  target: { subjectKey: string; recordRow: string; deviceKey?: string | undefined; etag?: string },
 ): ExpiryEntry[] {
   const occurred = new Date(record.occurredAt);
   const base = {
@@ -62,6 +74,7 @@ export function recordExpiries(
     subjectKey: target.subjectKey,
     recordRow: target.recordRow,
     ...(target.deviceKey ? { deviceKey: target.deviceKey } : {}),
+    ...(target.etag ? { etag: target.etag } : {}),
   };
   const entries: ExpiryEntry[] = [];
   if ((SHORT_LIVED_CATEGORIES as readonly string[]).includes(record.category)) {
@@ -86,12 +99,21 @@ export function recordExpiries(
 }
 
 /** An export package's entry: deleted 30 days after its request completed. Pure. */
-export const packageExpiry = (requestId: string, blobName: string, completedAt: Date): ExpiryEntry => ({
+export const packageExpiry = (
+  requestId: string,
+  blobName: string,
+  completedAt: Date,
+  index?: { subjectKey: string; packageRow: string },
+): ExpiryEntry => ({
   kind: 'package',
   day: dueDay(dueAt(RETENTION_POLICY.exportPackages, completedAt)),
   requestId,
   blobName,
+  ...(index ?? {}),
 });
+
+/** A blob name as a RowKey part: Table keys refuse `/`. */
+const blobKey = (blobName: string) => blobName.replaceAll('/', '!');
 
 /** An anonymised alert's entry: deleted 2 years after the alert occurred. Pure. */
 export const anonymousAlertExpiry = (anonymousRow: string, occurredAt: Date): ExpiryEntry => ({
@@ -142,18 +164,23 @@ export class ExpiryIndex {
         ...(JSON.parse(row.entry) as ExpiryEntry),
         partitionKey: row.partitionKey,
         rowKey: row.rowKey,
+        entryEtag: row.etag,
       }));
     }
   }
 
-  /** Deletes entries that were carried out. */
+  /**
+   * Deletes entries that were carried out, each only as it was read: an entry rewritten meanwhile (its row
+   * was written again, so it now names the new version) stays for the next run.
+   */
   async done(tenant: TenantScope, entries: readonly StoredExpiryEntry[]): Promise<void> {
-    await submitInBatches(
+    await deleteVersions(
       await this.table(tenant),
-      entries.map((entry): TransactionAction => [
-        'delete',
-        { partitionKey: entry.partitionKey, rowKey: entry.rowKey },
-      ]),
+      entries.map((entry) => ({
+        partitionKey: entry.partitionKey,
+        rowKey: entry.rowKey,
+        etag: entry.entryEtag,
+      })),
     );
   }
 }

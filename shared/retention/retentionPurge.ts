@@ -8,14 +8,17 @@ import type { AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
 import type { KeyProvider } from '../crypto/keyProvider';
 import { deterministicId } from '../ids';
-import type { RecordStore, RecordTarget } from '../records/recordStore';
-import { isOpen } from '../requests/lifecycle';
+import { recordsPartition } from '../records/recordKeys';
+import type { RecordRetention, RecordTarget } from '../records/recordRetention';
+import type { RecordStore } from '../records/recordStore';
+import type { RestrictionStore } from '../records/restrictions';
+import { holdsBackRetention } from '../requests/lifecycle';
 import type { RequestRepository } from '../requests/requestRepository';
 import type { TenantDirectory, TenantEntry, TenantScope } from '../residency/tenantDirectory';
 import { CONTAINERS, QUEUES, TABLES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
 import { submitInBatches } from '../storage/tableBatches';
-import { anonymousAlertExpiry, type ExpiryIndex, type StoredExpiryEntry } from './expiryIndex';
+import type { ExpiryIndex, StoredExpiryEntry } from './expiryIndex';
 import { dueAt, dueDay, RETENTION_POLICY } from './retentionPolicy';
 
 export const retentionWorkMessageSchema = z.object({ tenantId: z.uuid(), day: z.iso.date() });
@@ -29,7 +32,10 @@ export interface PurgeReport {
   anonymisedDeleted: number;
   packagesDeleted: number;
   auditEventsDeleted: number;
-  /** Subjects with an open delete or export request: their due data waits for the next run. */
+  /**
+   * Subjects whose due data waits: an open delete or export request (not a failed one) is being worked on,
+   * or the subject is restricted (GDPR Art. 18: kept as it is, as under a hold).
+   */
   subjectsSkipped: number;
   tenantPurged: boolean;
   /** Passive deletion: the tenant key was destroyed by this run (false if an earlier run had). */
@@ -59,6 +65,8 @@ export class RetentionPurge {
   constructor(
     private readonly directory: TenantDirectory,
     private readonly records: RecordStore,
+    private readonly retention: RecordRetention,
+    private readonly restrictions: RestrictionStore,
     private readonly expiry: ExpiryIndex,
     private readonly audit: AuditLog,
     private readonly requests: RequestRepository,
@@ -98,7 +106,7 @@ export class RetentionPurge {
       await this.purgeWholeTenant(tenant, report);
       return report;
     }
-    const protectedSubjects = await this.subjectsWithOpenRequests(tenant);
+    const protectedSubjects = await this.heldSubjects(tenant);
     const skipped = new Set<string>();
     for await (const page of chunks(this.expiry.due(tenant, today), ENTRIES_PER_ROUND)) {
       const done: StoredExpiryEntry[] = [];
@@ -111,29 +119,25 @@ export class RetentionPurge {
             skipped.add(entry.subjectKey);
             continue;
           }
-          const target = {
+          const target: RecordTarget = {
             subjectKey: entry.subjectKey,
             recordRow: entry.recordRow,
             ...(entry.deviceKey ? { deviceKey: entry.deviceKey } : {}),
+            ...(entry.etag ? { etag: entry.etag } : {}),
           };
           (entry.action === 'anonymise' ? anonymisations : deletions).push(target);
         } else if (entry.kind === 'anonymousRecord') {
           anonymousRows.push(entry.anonymousRow);
         } else {
-          await this.deletePackage(tenant, entry.blobName, report);
+          await this.deletePackage(tenant, entry.blobName, report, entry);
         }
         done.push(entry);
       }
-      for (const [category, count] of Object.entries(await this.records.deleteRecords(tenant, deletions))) {
+      for (const [category, count] of Object.entries(await this.retention.deleteRecords(tenant, deletions))) {
         report.deleted[category] = (report.deleted[category] ?? 0) + (count ?? 0);
       }
-      const anonymised = await this.records.anonymiseAlerts(tenant, anonymisations);
-      report.anonymised += anonymised.length;
-      await this.expiry.add(
-        tenant,
-        anonymised.map(({ rowKey, occurredAt }) => anonymousAlertExpiry(rowKey, new Date(occurredAt))),
-      );
-      report.anonymisedDeleted += await this.records.deleteAnonymous(tenant, anonymousRows);
+      report.anonymised += await this.retention.anonymiseAlerts(tenant, anonymisations);
+      report.anonymisedDeleted += await this.retention.deleteAnonymous(tenant, anonymousRows);
       await this.expiry.done(tenant, done);
     }
     report.subjectsSkipped = skipped.size;
@@ -161,8 +165,12 @@ export class RetentionPurge {
     );
   }
 
-  private async subjectsWithOpenRequests(tenant: TenantScope): Promise<Set<string>> {
-    const subjects = new Set<string>();
+  /**
+   * Subjects retention must leave alone this run: those a delete or export request is working on (a failed
+   * request holds nothing back, SPEC §5) and restricted ones.
+   */
+  private async heldSubjects(tenant: TenantScope): Promise<Set<string>> {
+    const subjects = await this.restrictions.restrictedSubjects(tenant);
     for (const type of ['delete', 'export'] as const) {
       let continuation: string | undefined;
       do {
@@ -172,8 +180,10 @@ export class RetentionPurge {
           { top: 200, ...(continuation ? { continuation } : {}) },
         );
         for (const request of page.items) {
-          if (!isOpen(request.status)) continue;
-          for (const key of await this.records.findSubjects(tenant, request.subject)) subjects.add(key);
+          if (!holdsBackRetention(request.status)) continue;
+          const pinned =
+            request.subjectKey ?? (await this.records.subjectOf(tenant, request.subject)).subjectKey;
+          subjects.add(await this.records.currentSubject(tenant, pinned));
         }
         continuation = page.continuation;
       } while (continuation);
@@ -181,7 +191,13 @@ export class RetentionPurge {
     return subjects;
   }
 
-  private async deletePackage(tenant: TenantScope, blobName: string, report: PurgeReport) {
+  /** A package's blob, then its index row in its subject's partition (where the entry says it is). */
+  private async deletePackage(
+    tenant: TenantScope,
+    blobName: string,
+    report: PurgeReport,
+    index?: { subjectKey?: string; packageRow?: string },
+  ) {
     const container = await tenant.account.container(CONTAINERS.exportPackages);
     const deleted = await container.deleteBlob(blobName, { deleteSnapshots: 'include' }).then(
       () => true,
@@ -191,6 +207,15 @@ export class RetentionPurge {
       },
     );
     if (deleted) report.packagesDeleted++;
+    if (index?.subjectKey && index.packageRow) {
+      const records = await tenant.account.table(TABLES.records);
+      await submitInBatches(records, [
+        [
+          'delete',
+          { partitionKey: recordsPartition(tenant.tenantId, index.subjectKey), rowKey: index.packageRow },
+        ],
+      ]);
+    }
   }
 
   /**

@@ -170,9 +170,9 @@ describe('personalDataEvents: records', () => {
     await deliver(upserted(tenantId, 'r1', '2026-10-01T00:00:00Z', { department: 'Old' }));
     const tenant = await services.directory.resolve(tenantId);
     expect(tenant.geography).toBe('NA');
-    const [subjectKey] = await services.records.findSubjects(tenant, { upn: 'adele@contoso.com' });
+    const subjectKey = (await services.records.subjectOf(tenant, { upn: 'adele@contoso.com' })).subjectKey;
     const stored = [];
-    for await (const record of services.records.list(tenant, subjectKey!, 'directory'))
+    for await (const record of services.records.list(tenant, subjectKey, 'directory'))
       stored.push(record.data);
     expect(stored).toEqual([{ department: 'Sales' }]);
   });

@@ -86,4 +86,14 @@ describe('loadConfig', () => {
     expect(problems).toMatch(/STORAGE_GLOBAL: is required/);
     expect(problems).toMatch(/KEY_VAULT_URL: is required when KEY_PROVIDER is keyvault/);
   });
+
+  it('takes PUBLIC_BASE_URL as the address of download links, when set, and only as an http(s) URL', () => {
+    expect(loadConfig(valid)).not.toHaveProperty('publicBaseUrl');
+    expect(loadConfig({ ...valid, PUBLIC_BASE_URL: 'https://privacy.contoso.com/' }).publicBaseUrl).toBe(
+      'https://privacy.contoso.com',
+    );
+    expect(problemsOf({ ...valid, PUBLIC_BASE_URL: 'ftp://privacy.contoso.com' })).toEqual([
+      expect.stringMatching(/^PUBLIC_BASE_URL: /),
+    ]);
+  });
 });

@@ -1,9 +1,11 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Transform } from 'node:stream';
 
 import { BlobServiceClient, type BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import yauzl from 'yauzl';
 
 import type { AuditEvent } from '../../../shared/audit/auditEvent';
+import { createPackageEncryptor } from '../../../shared/crypto/packageCipher';
 import {
   type ExportPackageInput,
   type PackageManifest,
@@ -11,7 +13,7 @@ import {
   type PackageResult,
   writeExportPackage,
 } from '../../../shared/exports/exportPackage';
-import { REDACTED } from '../../../shared/exports/redaction';
+import { ownIdentifiers, REDACTED } from '../../../shared/exports/redaction';
 import type { PersonalDataRecord } from '../../../shared/records/personalDataRecord';
 import { CONTAINERS } from '../../../shared/storage/names';
 import { StorageAccount } from '../../../shared/storage/storageAccount';
@@ -133,7 +135,7 @@ function packageInput(
       subject: SUBJECT,
     },
     generatedAt: GENERATED_AT,
-    subject: SUBJECT,
+    own: ownIdentifiers(SUBJECT),
     categories: from(categories.map(({ category, records }) => ({ category, records: pages(records) }))),
     auditEvents: from(AUDIT_EVENTS),
     metadata: { requestId: 'request-1', tenantId: TENANT },
@@ -359,6 +361,39 @@ describe('an export package', () => {
       ]),
     });
     await expect(writeExportPackage(input)).rejects.toThrow('the record store went away');
+    expect(await container.getBlockBlobClient(input.blobName).exists()).toBe(false);
+  });
+
+  it('is not stored at all when a source fails part-way while the package is encrypted', async () => {
+    async function* failing(): AsyncGenerator<PersonalDataRecord[]> {
+      yield* pages(DEVICE_RECORDS);
+      throw new Error('the record store went away');
+    }
+    const input = packageInput('export', [], {
+      categories: from([{ category: 'device', records: failing() }]),
+      encrypt: createPackageEncryptor(randomBytes(32), 'context'),
+    });
+    await expect(writeExportPackage(input)).rejects.toThrow('the record store went away');
+    expect(await container.getBlockBlobClient(input.blobName).exists()).toBe(false);
+  });
+
+  it('fails with the error of its encryption, without hanging, and stores nothing', async () => {
+    const many = Array.from({ length: 2_000 }, (_, n) =>
+      record({
+        category: 'usage',
+        recordId: `usage-${n}`,
+        data: { payload: randomBytes(900).toString('base64') },
+      }),
+    );
+    let seen = 0;
+    const encrypt = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        seen += chunk.length;
+        callback(seen > 256 * 1024 ? new Error('the cipher gave up') : null, chunk);
+      },
+    });
+    const input = packageInput('export', [{ category: 'usage', records: many }], { encrypt });
+    await expect(writeExportPackage(input)).rejects.toThrow('the cipher gave up');
     expect(await container.getBlockBlobClient(input.blobName).exists()).toBe(false);
   });
 

@@ -4,9 +4,10 @@ import { randomUUID } from 'node:crypto';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 
 import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
-import { Pseudonymizer } from '../../../shared/crypto/pseudonymizer';
-import { SubjectKeyStore } from '../../../shared/crypto/subjectKeys';
-import { RecordStore, type UpsertInput } from '../../../shared/records/recordStore';
+import { createRecordServices } from '../../../shared/records/recordServices';
+import type { UpsertInput } from '../../../shared/records/recordStore';
+import type { DataSubject } from '../../../shared/requests/dataSubjectRequest';
+import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
 import { TEST_KEY_FOLDER, testStorage, testTenantScope } from '../../support/testStorage';
 
@@ -20,8 +21,13 @@ const counter: PipelinePolicy = {
 };
 const storage = testStorage({ tablePolicies: [{ policy: counter, position: 'perCall' }] });
 const keys = new LocalFileKeyProvider(TEST_KEY_FOLDER);
-const newStore = () => new RecordStore(new SubjectKeyStore(keys), new Pseudonymizer(keys));
-const store = newStore();
+const newServices = () => createRecordServices(keys, { transferPackages: async () => undefined });
+const services = newServices();
+const store = services.records;
+const newStore = () => newServices().records;
+/** The subject a request naming these identifiers acts on. */
+const subjectOf = async (tenant: TenantScope, subject: DataSubject) =>
+  (await store.subjectOf(tenant, subject)).subjectKey;
 
 const adele = { upn: 'adele.vance@contoso.com', objectId: randomUUID() };
 const record = (extra: Partial<UpsertInput> = {}): UpsertInput => ({
@@ -61,8 +67,8 @@ describe('RecordStore on Azurite', () => {
     for (const secret of ['adele', 'Adele', 'ADELE-LAPTOP', 'Surface', adele.objectId, input.recordId]) {
       expect(raw).not.toContain(secret);
     }
-    const [subjectKey] = await store.findSubjects(tenant, { upn: 'ADELE.VANCE@contoso.com' });
-    expect(await all(store.list(tenant, subjectKey!, 'device'))).toEqual([
+    const subjectKey = await subjectOf(tenant, { upn: 'ADELE.VANCE@contoso.com' });
+    expect(await all(store.list(tenant, subjectKey, 'device'))).toEqual([
       {
         category: 'device',
         recordId: input.recordId,
@@ -82,8 +88,8 @@ describe('RecordStore on Azurite', () => {
       await store.upsert(tenant, { ...base, occurredAt: '2026-10-01T00:00:00.000Z', data: { v: 1 } }),
     ).toBe('stale');
     await store.upsert(tenant, { ...base, occurredAt: '2026-10-02T00:00:00.000Z', data: { v: 2 } });
-    const [subjectKey] = await store.findSubjects(tenant, adele);
-    expect((await all(store.list(tenant, subjectKey!, 'device'))).map((r) => r.data)).toEqual([{ v: 2 }]);
+    const subjectKey = await subjectOf(tenant, adele);
+    expect((await all(store.list(tenant, subjectKey, 'device'))).map((r) => r.data)).toEqual([{ v: 2 }]);
   });
 
   it('links identifiers: records sent with the UPN only and with the object id belong to one subject', async () => {
@@ -91,16 +97,16 @@ describe('RecordStore on Azurite', () => {
     await store.upsert(tenant, record({ subject: { upn: adele.upn } }));
     await store.upsert(tenant, record({ subject: { objectId: adele.objectId, upn: adele.upn } }));
     await store.upsert(tenant, record({ subject: { objectId: adele.objectId } }));
-    const subjects = await store.findSubjects(tenant, { objectId: adele.objectId });
-    expect(subjects).toHaveLength(1);
-    expect(await store.countByCategory(tenant, subjects)).toEqual({ device: 3 });
+    const subjectKey = await subjectOf(tenant, { objectId: adele.objectId });
+    expect(await subjectOf(tenant, { upn: adele.upn })).toBe(subjectKey);
+    expect(await store.countByCategory(tenant, subjectKey)).toEqual({ device: 3 });
   });
 
   it('stores system logs pseudonymised, and still finds them for the subject', async () => {
     const tenant = testTenantScope(storage);
     await store.upsert(tenant, record({ category: 'systemLog', data: { event: 'sync' } }));
-    const [subjectKey] = await store.findSubjects(tenant, { upn: adele.upn });
-    const [log] = await all(store.list(tenant, subjectKey!, 'systemLog'));
+    const subjectKey = await subjectOf(tenant, { upn: adele.upn });
+    const [log] = await all(store.list(tenant, subjectKey, 'systemLog'));
     expect(log?.subject).toEqual({
       pseudonymous: true,
       upn: expect.stringMatching(/^[0-9a-f]{32}$/),
@@ -124,8 +130,8 @@ describe('RecordStore on Azurite', () => {
     expect(await store.softDeleteRecord(tenant, 'device', late.recordId, '2026-10-06T00:00:00.000Z')).toBe(
       'unchanged',
     );
-    const [subjectKey] = await store.findSubjects(tenant, adele);
-    const listed = await all(store.list(tenant, subjectKey!, 'device'));
+    const subjectKey = await subjectOf(tenant, adele);
+    const listed = await all(store.list(tenant, subjectKey, 'device'));
     expect(listed.map((r) => [r.recordId, r.deletedAt]).sort()).toEqual(
       [
         [early.recordId, '2026-10-05T00:00:00.000Z'],
@@ -133,7 +139,7 @@ describe('RecordStore on Azurite', () => {
       ].sort(),
     );
     // Soft-deleted records are still held: discovery counts them.
-    expect(await store.countByCategory(tenant, [subjectKey!])).toEqual({ device: 2 });
+    expect(await store.countByCategory(tenant, subjectKey)).toEqual({ device: 2 });
   });
 
   it('soft-deletes every record of a subject, and every record of a retired device', async () => {
@@ -146,8 +152,8 @@ describe('RecordStore on Azurite', () => {
     expect(await store.softDeleteDevice(tenant, 'shared-kiosk', '2026-10-07T00:00:00.000Z')).toBe(2);
     expect(await store.softDeleteSubject(tenant, adele, '2026-10-08T00:00:00.000Z')).toBe(1);
     expect(await store.softDeleteSubject(tenant, adele, '2026-10-08T00:00:00.000Z')).toBe(0);
-    const [megan] = await store.findSubjects(tenant, other);
-    const meganRecords = await all(store.list(tenant, megan!, 'device'));
+    const megan = await subjectOf(tenant, other);
+    const meganRecords = await all(store.list(tenant, megan, 'device'));
     expect(meganRecords.map((r) => [r.deviceName, r.deletedAt]).sort()).toEqual([
       ['MEGAN-PC', undefined],
       ['SHARED-KIOSK', '2026-10-07T00:00:00.000Z'],
@@ -160,16 +166,15 @@ describe('RecordStore on Azurite', () => {
     await store.upsert(tenant, record());
     await store.upsert(tenant, record({ category: 'systemLog' }));
     await store.upsert(otherTenant, record());
-    const subjects = await store.findSubjects(tenant, adele);
-    const identifierKeys = await store.identifierKeys(tenant, adele);
-    expect(await store.eraseSubject(tenant, subjects[0]!, identifierKeys)).toBe(2);
-    expect(await store.eraseSubject(tenant, subjects[0]!, identifierKeys)).toBe(0);
-    expect(await store.findSubjects(tenant, adele)).toEqual([]);
+    const subjectKey = await subjectOf(tenant, adele);
+    expect((await services.erasure.erase(tenant, subjectKey)).records).toBe(2);
+    expect((await services.erasure.erase(tenant, subjectKey)).records).toBe(0);
+    expect(await store.countByCategory(tenant, await subjectOf(tenant, { upn: adele.upn }))).toEqual({});
     expect(await rawEntities(tenant.tenantId, TABLES.records)).toEqual([]);
     expect(await rawEntities(tenant.tenantId, TABLES.recordLookup)).toEqual([]);
-    expect(await all(newStore().list(tenant, subjects[0]!, 'device'))).toEqual([]);
-    const [otherKey] = await store.findSubjects(otherTenant, adele);
-    expect(await all(store.list(otherTenant, otherKey!, 'device'))).toHaveLength(1);
+    expect(await all(newStore().list(tenant, subjectKey, 'device'))).toEqual([]);
+    const otherKey = await subjectOf(otherTenant, adele);
+    expect(await all(store.list(otherTenant, otherKey, 'device'))).toHaveLength(1);
   });
 
   it('finds a subject with storage requests in proportion to their records, not to the tenant size', async () => {
@@ -181,7 +186,7 @@ describe('RecordStore on Azurite', () => {
         await store.upsert(tenant, record({ subject: { upn: `other-${i}@contoso.com` } }));
       }
       requests = 0;
-      const found = await newStore().findSubjects(tenant, subject);
+      const found = (await newStore().subjectOf(tenant, subject)).subjectKey;
       const counts = await store.countByCategory(tenant, found);
       expect(counts).toEqual({ device: 5 });
       return requests;
@@ -198,8 +203,8 @@ describe('RecordStore on Azurite', () => {
     for (let i = 0; i < inputs.length; i += 50) {
       await Promise.all(inputs.slice(i, i + 50).map((input) => store.upsert(tenant, input)));
     }
-    const [subjectKey] = await store.findSubjects(tenant, adele);
-    const slices = await all(store.listPages(tenant, subjectKey!, 'usage'));
+    const subjectKey = await subjectOf(tenant, adele);
+    const slices = await all(store.listPages(tenant, subjectKey, 'usage'));
     // A storage page is handed on in slices of at most 100 decrypted records.
     expect(slices.map((slice) => slice.length)).toEqual([100, 100, 50]);
     const listed = slices.flat();
@@ -207,7 +212,7 @@ describe('RecordStore on Azurite', () => {
     expect(listed.map((r) => r.data.n).sort((a, b) => Number(a) - Number(b))).toEqual(
       inputs.map((_, n) => n),
     );
-    expect(await all(store.list(tenant, subjectKey!, 'usage'))).toEqual(listed);
-    expect(await all(store.listPages(tenant, subjectKey!, 'device'))).toEqual([]);
+    expect(await all(store.list(tenant, subjectKey, 'usage'))).toEqual(listed);
+    expect(await all(store.listPages(tenant, subjectKey, 'device'))).toEqual([]);
   });
 });

@@ -31,8 +31,9 @@ const ALLOWED: Record<Exclude<LifecycleAction, 'retry' | 'extend'>, [RequestStat
   startDiscovery: [['received'], 'discovering'],
   completeDiscovery: [['discovering'], 'awaitingReview'],
   approve: [['awaitingReview'], 'inProgress'],
-  decline: [['received', 'discovering', 'awaitingReview'], 'declined'],
-  cancel: [['received', 'discovering', 'awaitingReview'], 'cancelled'],
+  // A failed request holds nothing back (SPEC §5): it can be retried, declined or cancelled.
+  decline: [['received', 'discovering', 'awaitingReview', 'failed'], 'declined'],
+  cancel: [['received', 'discovering', 'awaitingReview', 'failed'], 'cancelled'],
   complete: [['inProgress'], 'completed'],
   fail: [['discovering', 'inProgress'], 'failed'],
 };

@@ -30,6 +30,11 @@ const service = new DataSubjectRequestService(
   audit,
   new WorkQueue(storage.global),
   clock,
+  // Requests here are about requests, not records: each subject is known by its object id or first alias.
+  async (_tenant, subject) => ({
+    subjectKey: subject.objectId ?? subject.upn ?? subject.email ?? 'unknown',
+    holder: subject.objectId ? 'object' : 'alias',
+  }),
 );
 
 async function workMessagesFor(requestId: string): Promise<unknown[]> {

@@ -13,7 +13,7 @@ import { createServices } from '../../../shared/composition';
 import { invokeTimer } from '../../../shared/hosting/invoke';
 import type { RecordCategory } from '../../../shared/requests/dataSubjectRequest';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
-import { anonymousPartition } from '../../../shared/records/recordStore';
+import { anonymousPartition, RecordRetention } from '../../../shared/records/recordRetention';
 import { QUEUES, TABLES } from '../../../shared/storage/names';
 import { decodeMessage } from '../../../shared/storage/queueMessages';
 import { invocationContext } from '../../support/invocation';
@@ -82,7 +82,7 @@ async function put(
 async function held(tenant: TenantScope, subject: object = adele) {
   return services.records.countByCategory(
     tenant,
-    await services.records.findSubjects(tenant, subject as { upn: string }),
+    (await services.records.subjectOf(tenant, subject as { upn: string })).subjectKey,
   );
 }
 
@@ -193,7 +193,7 @@ describe('retention purge, by the calendar', () => {
     await services.requests.decide(tenant, request.id, 'approve', admin);
     await services.fulfilment.run({ tenantId: tenant.tenantId, requestId: request.id, step: 'fulfil' });
     await purgeOn(tenant, '2026-02-08');
-    const link = () => services.downloads.issue(tenant, request.id, admin);
+    const link = () => services.downloads.issue(tenant, request.id, admin, 'http://localhost:7071');
     await expect(link()).resolves.toMatchObject({ sha256: expect.any(String) });
     expect((await purgeOn(tenant, '2026-02-09'))?.packagesDeleted).toBe(1);
     await expect(link()).rejects.toMatchObject({ code: 'NotFound' });
@@ -266,7 +266,7 @@ describe('retention purge, as a process', () => {
     for (let i = 0; i < 5; i++)
       await put(tenant, 'usage', '2026-01-01T00:00:00Z', { subject: { upn: `k${i}@contoso.com` } });
     await put(tenant, 'alert', '2025-07-01T00:00:00Z');
-    jest.spyOn(services.records, 'anonymiseAlerts').mockRejectedValueOnce(new Error('killed'));
+    jest.spyOn(RecordRetention.prototype, 'anonymiseAlerts').mockRejectedValueOnce(new Error('killed'));
     await expect(purgeOn(tenant, '2026-02-01')).rejects.toThrow('killed');
     const report = await purgeOn(tenant, '2026-02-01');
     expect(report?.anonymised).toBe(1);

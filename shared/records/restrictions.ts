@@ -1,11 +1,13 @@
-// Restriction of processing (GDPR Art. 18): a restricted subject is left out of reports and operator reads.
-// Table `restrictions` in the tenant's geography: PartitionKey tenant id, RowKey the subject key.
+// Restriction of processing (GDPR Art. 18, SPEC §5): a restricted subject's records are only stored — kept
+// as they are (the retention purge skips them, as under a hold) and left out of reports, operator reads and
+// alert extractions. Table `restrictions` in the tenant's geography: PartitionKey tenant id, RowKey the
+// subject key (so a restriction made by any of the subject's names is the subject's).
 import { odata, RestError, type TableClient } from '@azure/data-tables';
 
 import { decodeContinuation, encodeContinuation, type Page, type PageRequest } from '../paging';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
-import type { DataSubject } from './dataSubjectRequest';
+import type { DataSubject } from '../requests/dataSubjectRequest';
 
 export interface Restriction {
   subjectKey: string;
@@ -53,15 +55,33 @@ export class RestrictionStore {
     }
   }
 
-  async isRestricted(tenant: TenantScope, subjectKey: string): Promise<boolean> {
+  async find(tenant: TenantScope, subjectKey: string): Promise<Restriction | undefined> {
     const table = await this.table(tenant);
     try {
-      await table.getEntity(tenant.tenantId, subjectKey);
-      return true;
+      return toRestriction(await table.getEntity<RestrictionEntity>(tenant.tenantId, subjectKey));
     } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404) return false;
+      if (error instanceof RestError && error.statusCode === 404) return undefined;
       throw error;
     }
+  }
+
+  /** Every restricted subject of the tenant: what a purge, a report or an operator read must leave alone. */
+  async restrictedSubjects(tenant: TenantScope): Promise<Set<string>> {
+    const table = await this.table(tenant);
+    const keys = new Set<string>();
+    for await (const row of table.listEntities({
+      queryOptions: { filter: odata`PartitionKey eq ${tenant.tenantId}`, select: ['RowKey'] },
+    })) {
+      keys.add(row.rowKey!);
+    }
+    return keys;
+  }
+
+  /** An alias's own subject merged into an object subject: its restriction becomes the object subject's. */
+  async transfer(tenant: TenantScope, from: string, to: string): Promise<void> {
+    const restriction = await this.find(tenant, from);
+    if (restriction) await this.restrict(tenant, { ...restriction, subjectKey: to });
+    await this.lift(tenant, from);
   }
 
   async list(tenant: TenantScope, page: PageRequest): Promise<Page<Restriction>> {
@@ -76,13 +96,15 @@ export class RestrictionStore {
     if (result.done) return { items: [] };
     const next = (result.value as { continuationToken?: string }).continuationToken;
     return {
-      items: result.value.map((row) => ({
-        subjectKey: row.rowKey,
-        subject: JSON.parse(row.subject) as DataSubject,
-        requestId: row.requestId,
-        restrictedAt: row.restrictedAt,
-      })),
+      items: result.value.map(toRestriction),
       ...(next ? { continuation: encodeContinuation({ t: next }) } : {}),
     };
   }
 }
+
+const toRestriction = (row: RestrictionEntity): Restriction => ({
+  subjectKey: row.rowKey,
+  subject: JSON.parse(row.subject) as DataSubject,
+  requestId: row.requestId,
+  restrictedAt: row.restrictedAt,
+});

@@ -1,0 +1,172 @@
+// What the retention purge does to records (SPEC §6): delete the version an expiry entry was made for — a
+// record replaced or revived meanwhile stays — and anonymise alerts to the fields that name no one.
+import type { TableClient, TransactionAction } from '@azure/data-tables';
+
+import { exactHmacWith } from '../crypto/pseudonymizer';
+import type { SubjectKeyStore } from '../crypto/subjectKeys';
+import type { RecordCategory } from '../requests/dataSubjectRequest';
+import type { TenantScope } from '../residency/tenantDirectory';
+import { anonymiseAlert } from '../retention/alertAnonymisation';
+import { anonymousAlertExpiry, type ExpiryIndex } from '../retention/expiryIndex';
+import { TABLES } from '../storage/names';
+import { deleteVersions, type RowKeys, submitInBatches } from '../storage/tableBatches';
+import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition } from './recordKeys';
+import { isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
+
+/** A record version the purge acts on: where it is, and the ETag of the version that fell due. */
+export interface RecordTarget {
+  subjectKey: string;
+  recordRow: string;
+  deviceKey?: string;
+  /** Absent only in entries written before versions were kept: such a delete is unconditional. */
+  etag?: string;
+}
+
+export type CategoryCounts = Partial<Record<RecordCategory, number>>;
+
+interface AnonymousEntity {
+  partitionKey: string;
+  rowKey: string;
+  category: string;
+  occurredAt: string;
+  anonymised: string;
+}
+
+/** Anonymised alerts of a tenant: no subject, no device, no identifiers. */
+export const anonymousPartition = (tenantId: string) => `${tenantId}_anonymous`;
+
+export class RecordRetention {
+  constructor(
+    private readonly subjectKeys: SubjectKeyStore,
+    private readonly expiry: ExpiryIndex,
+  ) {}
+
+  /**
+   * Deletes the versions named, in entity-group transactions guarded by their ETags; a row written again
+   * since its entry was made is left with its lookups. The lookups go first, so that a record written again
+   * during the purge never ends up without them. Returns deletions per category.
+   */
+  async deleteRecords(tenant: TenantScope, targets: readonly RecordTarget[]): Promise<CategoryCounts> {
+    const records = await this.records(tenant);
+    const lookups = await this.lookups(tenant);
+    await submitInBatches(
+      lookups,
+      targets.flatMap((target) => this.lookupsOf(tenant, target)),
+    );
+    const guarded = targets.filter((t) => t.etag !== undefined);
+    const { deleted, changed } = await deleteVersions(
+      records,
+      guarded.map((t) => ({ ...this.rowOf(tenant, t), etag: t.etag! })),
+    );
+    const unguarded = targets.filter((t) => t.etag === undefined);
+    await submitInBatches(
+      records,
+      unguarded.map((t): TransactionAction => ['delete', { ...this.rowOf(tenant, t) }]),
+    );
+    await this.restoreLookups(tenant, records, lookups, changed);
+    const counts: CategoryCounts = {};
+    for (const row of [...deleted, ...unguarded.map((t) => this.rowOf(tenant, t))]) {
+      const category = categoryOfRow(row.rowKey) as RecordCategory;
+      counts[category] = (counts[category] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  /**
+   * An alert's personal fields removed: only the allow-list of alertAnonymisation.ts is kept, in a row of the
+   * tenant's anonymous partition whose key derives from the subject's data key (so once the subject is
+   * erased nothing links it to them). Its 2-year entry is written before it, so it never outlives its rule.
+   * Returns how many alerts were anonymised.
+   */
+  async anonymiseAlerts(tenant: TenantScope, targets: readonly RecordTarget[]): Promise<number> {
+    const records = await this.records(tenant);
+    const done: RecordTarget[] = [];
+    for (const target of targets) {
+      const partitionKey = recordsPartition(tenant.tenantId, target.subjectKey);
+      const row = await readRow<RecordEntity>(records, partitionKey, target.recordRow);
+      if (!row || (target.etag !== undefined && row.etag !== target.etag)) continue;
+      const dataKey = await this.subjectKeys.find(tenant, target.subjectKey);
+      if (dataKey) {
+        const record = toRecord(row, dataKey, partitionKey);
+        const rowKey = `alert_${exactHmacWith(dataKey, 'anonymous', target.recordRow)}`;
+        await this.expiry.add(tenant, [anonymousAlertExpiry(rowKey, new Date(record.occurredAt))]);
+        await records.upsertEntity<AnonymousEntity>(
+          {
+            partitionKey: anonymousPartition(tenant.tenantId),
+            rowKey,
+            category: 'alert',
+            occurredAt: record.occurredAt,
+            anonymised: JSON.stringify(anonymiseAlert(record.data)),
+          },
+          'Replace',
+        );
+      }
+      done.push(target);
+    }
+    await this.deleteRecords(tenant, done);
+    return done.length;
+  }
+
+  /** Anonymised alerts past their 2 years. */
+  async deleteAnonymous(tenant: TenantScope, rowKeys: readonly string[]): Promise<number> {
+    const partitionKey = anonymousPartition(tenant.tenantId);
+    return submitInBatches(
+      await this.records(tenant),
+      rowKeys.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]),
+    );
+  }
+
+  private rowOf(tenant: TenantScope, target: RecordTarget): RowKeys {
+    return { partitionKey: recordsPartition(tenant.tenantId, target.subjectKey), rowKey: target.recordRow };
+  }
+
+  private lookupsOf(tenant: TenantScope, target: RecordTarget): TransactionAction[] {
+    return [
+      ['delete', lookupKeys.record(tenant.tenantId, recordKeyOfRow(target.recordRow))],
+      ...(target.deviceKey
+        ? [
+            [
+              'delete',
+              lookupKeys.device(tenant.tenantId, target.deviceKey, target.subjectKey, target.recordRow),
+            ] as TransactionAction,
+          ]
+        : []),
+    ];
+  }
+
+  /** Rows that stayed get their lookups back (unless a writer has already put its own there). */
+  private async restoreLookups(
+    tenant: TenantScope,
+    records: TableClient,
+    lookups: TableClient,
+    rows: readonly RowKeys[],
+  ): Promise<void> {
+    for (const key of rows) {
+      const row = await readRow<RecordEntity>(records, key.partitionKey, key.rowKey);
+      if (!row) continue;
+      const subjectKey = key.partitionKey.slice(tenant.tenantId.length + 1);
+      try {
+        await lookups.createEntity({
+          ...lookupKeys.record(tenant.tenantId, recordKeyOfRow(key.rowKey)),
+          subjectKey,
+          ...(row.deletedAt ? { deletions: JSON.stringify([row.deletedAt]) } : {}),
+        });
+      } catch (error) {
+        // A writer has put its own lookup back already: it knows more than this row does.
+        if (!isStatus(error, 409)) throw error;
+      }
+      if (row.deviceKey) {
+        const device = lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, key.rowKey);
+        await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
+      }
+    }
+  }
+
+  private records(tenant: TenantScope): Promise<TableClient> {
+    return tenant.account.table(TABLES.records);
+  }
+
+  private lookups(tenant: TenantScope): Promise<TableClient> {
+    return tenant.account.table(TABLES.recordLookup);
+  }
+}

@@ -1,0 +1,179 @@
+// Record rows as stored (table `records`, a subject's partition): the entity, what is sealed in it, and the
+// row-level rules every writer shares — newer `occurredAt` wins, which deletion applies to a version, and how
+// a row is written without losing a concurrent change.
+import { RestError, type TableClient } from '@azure/data-tables';
+
+import { exactHmacWith, hmacWith } from '../crypto/pseudonymizer';
+import { open, seal } from '../crypto/sealedBox';
+import type { DataSubject, RecordCategory } from '../requests/dataSubjectRequest';
+import type { PersonalDataRecord, PseudonymousSubject } from './personalDataRecord';
+
+export interface RecordEntity {
+  partitionKey: string;
+  rowKey: string;
+  category: string;
+  occurredAt: string;
+  deletedAt?: string;
+  deviceKey?: string;
+  sealed: string;
+}
+
+/** What is sealed: everything that could name someone. */
+export interface SealedContent {
+  recordId: string;
+  subject: DataSubject | PseudonymousSubject;
+  deviceName?: string;
+  data: Record<string, unknown>;
+}
+
+/** The version of a stored row: its dates and its ETag (what a retention delete is conditional on). */
+export interface RowVersion {
+  occurredAt: string;
+  deletedAt?: string;
+  etag: string;
+}
+
+/** The columns toRecord reads (the partition is known to whoever queried it). */
+export const RECORD_COLUMNS = ['RowKey', 'category', 'occurredAt', 'deletedAt', 'sealed'];
+
+/** The record id HMAC of a record. Record ids are case-sensitive (SPEC §4), so taken exactly as sent. */
+export const recordKeyOf = (pseudonymKey: Buffer, category: string, recordId: string): string =>
+  exactHmacWith(pseudonymKey, 'record', `${category}:${recordId}`);
+
+/** The device HMAC of a device name; device names are not case-sensitive (Windows, Intune). */
+export const deviceKeyOf = (pseudonymKey: Buffer, deviceName: string): string =>
+  hmacWith(pseudonymKey, 'device', deviceName);
+
+/** A sealed row opens only in its own place: the AAD is its partition and row. */
+export const sealContent = (dataKey: Buffer, content: SealedContent, partitionKey: string, rowKey: string) =>
+  seal(dataKey, JSON.stringify(content), `${partitionKey}|${rowKey}`);
+
+export function openContent(dataKey: Buffer, sealed: string, partitionKey: string, rowKey: string) {
+  return JSON.parse(open(dataKey, sealed, `${partitionKey}|${rowKey}`).toString('utf8')) as SealedContent;
+}
+
+export function toRecord(
+  row: Pick<RecordEntity, 'rowKey' | 'category' | 'occurredAt' | 'deletedAt' | 'sealed'>,
+  dataKey: Buffer,
+  partitionKey: string,
+): PersonalDataRecord {
+  const content = openContent(dataKey, row.sealed, partitionKey, row.rowKey);
+  return {
+    category: row.category as RecordCategory,
+    recordId: content.recordId,
+    occurredAt: row.occurredAt,
+    ...(row.deletedAt ? { deletedAt: row.deletedAt } : {}),
+    ...(content.deviceName ? { deviceName: content.deviceName } : {}),
+    subject: content.subject,
+    data: content.data,
+  };
+}
+
+/** Deletion times a record-id lookup keeps: enough for any realistic history, bounded for the row's size. */
+export const MAX_DELETIONS = 32;
+
+/**
+ * When the version that occurred at `occurredAt` counts as deleted, given every deletion known for its
+ * record: the earliest deletion at or after it (a deletion only covers what had occurred by then). The same
+ * answer whatever order the events came in. Pure.
+ */
+export function deletionFor(
+  occurredAt: string,
+  deletions: readonly (string | undefined)[],
+): string | undefined {
+  let earliest: string | undefined;
+  for (const deletedAt of deletions) {
+    if (
+      deletedAt !== undefined &&
+      deletedAt >= occurredAt &&
+      (earliest === undefined || deletedAt < earliest)
+    ) {
+      earliest = deletedAt;
+    }
+  }
+  return earliest;
+}
+
+/** A deletion list with one more time: sorted, without repeats, the latest MAX_DELETIONS kept. Pure. */
+export function withDeletion(deletions: readonly string[], deletedAt: string): string[] {
+  return [...new Set([...deletions, deletedAt])].sort().slice(-MAX_DELETIONS);
+}
+
+export type WriteOutcome =
+  | { outcome: 'stale' }
+  | { outcome: 'stored'; stored: RowVersion; replaced?: RowVersion & { deviceKey?: string } };
+
+/**
+ * Creates the row, or replaces it when the stored one is not newer; retried on a concurrent change. A
+ * deletion of the stored row that still covers the new version (it happened at or after it) is kept. Says
+ * what is stored now and, when it replaced a row, that row's version.
+ */
+export async function writeIfNewer(table: TableClient, entity: RecordEntity): Promise<WriteOutcome> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const created = await table.createEntity(entity);
+      return { outcome: 'stored', stored: versionOf(entity, created.etag) };
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
+    const stored = await readRow<RecordEntity>(table, entity.partitionKey, entity.rowKey);
+    if (!stored) continue;
+    if (stored.occurredAt > entity.occurredAt) return { outcome: 'stale' };
+    const { deletedAt: _given, ...rest } = entity;
+    const deletedAt = deletionFor(entity.occurredAt, [entity.deletedAt, stored.deletedAt]);
+    const replacement = { ...rest, ...(deletedAt ? { deletedAt } : {}) };
+    try {
+      const replaced = await table.updateEntity(replacement, 'Replace', { etag: stored.etag });
+      return {
+        outcome: 'stored',
+        stored: versionOf(replacement, replaced.etag),
+        replaced: {
+          ...versionOf(stored, stored.etag),
+          ...(stored.deviceKey ? { deviceKey: stored.deviceKey } : {}),
+        },
+      };
+    } catch (error) {
+      if (!(isStatus(error, 412) || isStatus(error, 404))) throw error;
+    }
+  }
+  throw new Error('The record kept changing concurrently.');
+}
+
+export function versionOf(
+  row: { occurredAt: string; deletedAt?: string },
+  etag: string | undefined,
+): RowVersion {
+  if (!etag) throw new Error('The storage service returned no ETag for a written row.');
+  return { occurredAt: row.occurredAt, ...(row.deletedAt ? { deletedAt: row.deletedAt } : {}), etag };
+}
+
+/** A row soft-deletion may mark: occurred by the deletion, and not already deleted earlier. */
+export const shouldDelete = (row: Pick<RecordEntity, 'occurredAt' | 'deletedAt'>, deletedAt: string) =>
+  row.occurredAt <= deletedAt && (row.deletedAt === undefined || row.deletedAt > deletedAt);
+
+export async function readRow<T extends object>(table: TableClient, partitionKey: string, rowKey: string) {
+  try {
+    return await table.getEntity<T>(partitionKey, rowKey);
+  } catch (error) {
+    if (isStatus(error, 404)) return undefined;
+    throw error;
+  }
+}
+
+export async function deleteIfPresent(
+  table: TableClient,
+  partitionKey: string,
+  rowKey: string,
+  etag?: string,
+): Promise<boolean> {
+  try {
+    await table.deleteEntity(partitionKey, rowKey, etag ? { etag } : {});
+    return true;
+  } catch (error) {
+    if (isStatus(error, 404)) return false;
+    throw error;
+  }
+}
+
+export const isStatus = (error: unknown, status: number): boolean =>
+  error instanceof RestError && error.statusCode === status;

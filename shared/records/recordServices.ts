@@ -1,0 +1,55 @@
+// The records capability's services, built together (they share key stores and caches): the composition root
+// and tests that need only records build them here.
+import type { KeyProvider } from '../crypto/keyProvider';
+import { Pseudonymizer } from '../crypto/pseudonymizer';
+import { SubjectKeyStore } from '../crypto/subjectKeys';
+import { ExpiryIndex } from '../retention/expiryIndex';
+import { RecordRetention } from './recordRetention';
+import { RecordStore } from './recordStore';
+import { RecordWriter } from './recordWriter';
+import { RestrictionStore } from './restrictions';
+import { SubjectErasure } from './subjectErasure';
+import { SubjectIdentity } from './subjectIdentity';
+import { type PackageTransfer, SubjectMerge } from './subjectMerge';
+
+export interface RecordServices {
+  subjectKeys: SubjectKeyStore;
+  pseudonymizer: Pseudonymizer;
+  expiry: ExpiryIndex;
+  identity: SubjectIdentity;
+  records: RecordStore;
+  restrictions: RestrictionStore;
+  erasure: SubjectErasure;
+  retention: RecordRetention;
+}
+
+export interface RecordServiceOptions {
+  /** Moves a subject's export packages when an alias's own subject merges into an object subject. */
+  transferPackages: PackageTransfer;
+  subjectKeys?: SubjectKeyStore;
+  pseudonymizer?: Pseudonymizer;
+  expiry?: ExpiryIndex;
+}
+
+export function createRecordServices(
+  keyProvider: KeyProvider,
+  options: RecordServiceOptions,
+): RecordServices {
+  const subjectKeys = options.subjectKeys ?? new SubjectKeyStore(keyProvider);
+  const pseudonymizer = options.pseudonymizer ?? new Pseudonymizer(keyProvider);
+  const expiry = options.expiry ?? new ExpiryIndex();
+  const identity = new SubjectIdentity(pseudonymizer);
+  const writer = new RecordWriter(subjectKeys, expiry);
+  const restrictions = new RestrictionStore();
+  const merge = new SubjectMerge(identity, writer, subjectKeys, restrictions, options.transferPackages);
+  return {
+    subjectKeys,
+    pseudonymizer,
+    expiry,
+    identity,
+    records: new RecordStore(subjectKeys, pseudonymizer, identity, writer, merge),
+    restrictions,
+    erasure: new SubjectErasure(subjectKeys, identity, restrictions),
+    retention: new RecordRetention(subjectKeys, expiry),
+  };
+}

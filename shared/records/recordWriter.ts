@@ -1,0 +1,240 @@
+// Writing record rows with what depends on them: each stored version's expiry entries carry its ETag, so a
+// retention delete removes exactly the version it was due for (SPEC §6), and the device lookup follows the
+// row. Every writer of record rows (events, merges, rectification, soft deletion) goes through here.
+import type { TableClient, TransactionAction } from '@azure/data-tables';
+
+import type { SubjectKeyStore } from '../crypto/subjectKeys';
+import type { RecordCategory } from '../requests/dataSubjectRequest';
+import type { TenantScope } from '../residency/tenantDirectory';
+import { type ExpiryEntry, type ExpiryIndex, expiryKeys, recordExpiries } from '../retention/expiryIndex';
+import { TABLES } from '../storage/names';
+import { BATCH_LIMIT, submitInBatches } from '../storage/tableBatches';
+import { lookupKeys, recordsPartition } from './recordKeys';
+import {
+  deleteIfPresent,
+  isStatus,
+  readRow,
+  type RecordEntity,
+  type RowVersion,
+  type SealedContent,
+  sealContent,
+  versionOf,
+  type WriteOutcome,
+  writeIfNewer,
+} from './recordRows';
+
+export interface RecordVersion {
+  category: RecordCategory;
+  rowKey: string;
+  occurredAt: string;
+  deletedAt?: string | undefined;
+  deviceKey?: string | undefined;
+  content: SealedContent;
+}
+
+/** A stored row as the writer needs it to change or remove it. */
+export type StoredRow = Pick<
+  RecordEntity,
+  'rowKey' | 'category' | 'occurredAt' | 'deletedAt' | 'deviceKey'
+> & {
+  etag: string;
+};
+
+export class RecordWriter {
+  constructor(
+    private readonly subjectKeys: SubjectKeyStore,
+    private readonly expiry: ExpiryIndex,
+  ) {}
+
+  /**
+   * Writes a version into the subject's partition unless a newer one is there (a deletion that still
+   * covers it is kept); its expiry entries are re-keyed to the new version and those of the replaced
+   * dates removed; the device lookup follows the row.
+   */
+  async write(tenant: TenantScope, subjectKey: string, version: RecordVersion): Promise<WriteOutcome> {
+    const dataKey = await this.subjectKeys.getOrCreate(tenant, subjectKey);
+    const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+    const entity: RecordEntity = {
+      partitionKey,
+      rowKey: version.rowKey,
+      category: version.category,
+      occurredAt: version.occurredAt,
+      ...(version.deletedAt ? { deletedAt: version.deletedAt } : {}),
+      ...(version.deviceKey ? { deviceKey: version.deviceKey } : {}),
+      sealed: sealContent(dataKey, version.content, partitionKey, version.rowKey),
+    };
+    const written = await writeIfNewer(await this.records(tenant), entity);
+    if (written.outcome === 'stale') return written;
+    const now = this.entriesOf(
+      subjectKey,
+      version.rowKey,
+      version.category,
+      version.deviceKey,
+      written.stored,
+    );
+    const before = written.replaced
+      ? this.entriesOf(
+          subjectKey,
+          version.rowKey,
+          version.category,
+          written.replaced.deviceKey,
+          written.replaced,
+        )
+      : [];
+    await this.expiry.add(tenant, now);
+    await this.expiry.remove(tenant, withoutThose(before, now, tenant.tenantId));
+    const lookups = await this.lookups(tenant);
+    if (version.deviceKey) {
+      const device = lookupKeys.device(tenant.tenantId, version.deviceKey, subjectKey, version.rowKey);
+      await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
+    }
+    const oldDevice = written.replaced?.deviceKey;
+    if (oldDevice && oldDevice !== version.deviceKey) {
+      const device = lookupKeys.device(tenant.tenantId, oldDevice, subjectKey, version.rowKey);
+      await deleteIfPresent(lookups, device.partitionKey, device.rowKey);
+    }
+    return written;
+  }
+
+  /**
+   * Soft-deletes rows of one subject at the versions given (ETag-guarded, 100 per transaction) and re-keys
+   * their expiry entries. Returns the rows that were marked; a row that changed meanwhile is left out.
+   */
+  async markDeleted(
+    tenant: TenantScope,
+    subjectKey: string,
+    changes: readonly { row: StoredRow; deletedAt: string }[],
+  ): Promise<StoredRow[]> {
+    const records = await this.records(tenant);
+    const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+    const marked: { row: StoredRow; deletedAt: string; etag: string }[] = [];
+    for (let i = 0; i < changes.length; i += BATCH_LIMIT) {
+      const slice = changes.slice(i, i + BATCH_LIMIT);
+      const actions = slice.map(({ row, deletedAt }): TransactionAction => [
+        'update',
+        { partitionKey, rowKey: row.rowKey, deletedAt },
+        'Merge',
+        { etag: row.etag },
+      ]);
+      try {
+        const response = await records.submitTransaction(actions);
+        for (const [n, change] of slice.entries()) {
+          const etag =
+            response.subResponses[n]?.etag ??
+            (await readRow<RecordEntity>(records, partitionKey, change.row.rowKey))?.etag;
+          if (etag) marked.push({ ...change, etag });
+        }
+      } catch (error) {
+        if (!(isStatus(error, 412) || isStatus(error, 404))) throw error;
+        // Some row changed since it was read: each is marked on its own, the changed ones left.
+        for (const change of slice) {
+          try {
+            const { etag } = await records.updateEntity(
+              { partitionKey, rowKey: change.row.rowKey, deletedAt: change.deletedAt },
+              'Merge',
+              { etag: change.row.etag },
+            );
+            marked.push({ ...change, etag: etag! });
+          } catch (single) {
+            if (!(isStatus(single, 412) || isStatus(single, 404))) throw single;
+          }
+        }
+      }
+    }
+    const entries = marked.flatMap(({ row, deletedAt, etag }) => ({
+      now: this.entriesOf(subjectKey, row.rowKey, row.category, row.deviceKey, { ...row, deletedAt, etag }),
+      before: this.entriesOf(subjectKey, row.rowKey, row.category, row.deviceKey, row),
+    }));
+    const now = entries.flatMap((e) => e.now);
+    await this.expiry.add(tenant, now);
+    await this.expiry.remove(
+      tenant,
+      withoutThose(
+        entries.flatMap((e) => e.before),
+        now,
+        tenant.tenantId,
+      ),
+    );
+    return marked.map(({ row, deletedAt, etag }) => ({ ...row, deletedAt, etag }));
+  }
+
+  /** Re-seals a row's content in place (rectification), guarded by its version; false if it changed. */
+  async reseal(
+    tenant: TenantScope,
+    subjectKey: string,
+    row: StoredRow,
+    dataKey: Buffer,
+    content: SealedContent,
+  ): Promise<boolean> {
+    const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+    try {
+      const { etag } = await (
+        await this.records(tenant)
+      ).updateEntity(
+        { partitionKey, rowKey: row.rowKey, sealed: sealContent(dataKey, content, partitionKey, row.rowKey) },
+        'Merge',
+        { etag: row.etag },
+      );
+      await this.expiry.add(
+        tenant,
+        this.entriesOf(subjectKey, row.rowKey, row.category, row.deviceKey, versionOf(row, etag)),
+      );
+      return true;
+    } catch (error) {
+      if (isStatus(error, 412) || isStatus(error, 404)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Removes a row that moved elsewhere, at the version read (false if it changed meanwhile), with its expiry
+   * entries and device lookup.
+   */
+  async remove(tenant: TenantScope, subjectKey: string, row: StoredRow): Promise<boolean> {
+    const records = await this.records(tenant);
+    const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+    try {
+      await records.deleteEntity(partitionKey, row.rowKey, { etag: row.etag });
+    } catch (error) {
+      if (isStatus(error, 412)) return false;
+      if (!isStatus(error, 404)) throw error;
+    }
+    await this.expiry.remove(
+      tenant,
+      this.entriesOf(subjectKey, row.rowKey, row.category, row.deviceKey, row),
+    );
+    if (row.deviceKey) {
+      const device = lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, row.rowKey);
+      await submitInBatches(await this.lookups(tenant), [['delete', device]]);
+    }
+    return true;
+  }
+
+  /** The expiry entries of one stored version of a row (with its ETag). */
+  private entriesOf(
+    subjectKey: string,
+    rowKey: string,
+    category: string,
+    deviceKey: string | undefined,
+    version: Pick<RowVersion, 'occurredAt' | 'deletedAt'> & { etag?: string },
+  ): ExpiryEntry[] {
+    return recordExpiries(
+      { category: category as RecordCategory, occurredAt: version.occurredAt, deletedAt: version.deletedAt },
+      { subjectKey, recordRow: rowKey, deviceKey, ...(version.etag ? { etag: version.etag } : {}) },
+    );
+  }
+
+  private records(tenant: TenantScope): Promise<TableClient> {
+    return tenant.account.table(TABLES.records);
+  }
+
+  private lookups(tenant: TenantScope): Promise<TableClient> {
+    return tenant.account.table(TABLES.recordLookup);
+  }
+}
+
+/** Entries of `before` that are not in `after`, by their keys. */
+function withoutThose(before: ExpiryEntry[], after: ExpiryEntry[], tenantId: string): ExpiryEntry[] {
+  const kept = new Set(after.map((entry) => expiryKeys(tenantId, entry).rowKey));
+  return before.filter((entry) => !kept.has(expiryKeys(tenantId, entry).rowKey));
+}

@@ -1,0 +1,110 @@
+// Erasing a data subject (SPEC §5 `delete`): the subject's data key is destroyed first, so every copy of
+// their records and packages anywhere (soft-deleted blobs, backups) is unreadable at once; then their
+// packages, records, lookups, aliases and every row of their partition go. Safe to run again after a crash:
+// the partition's own list of what to clean up (identifiers, packages, merged alias subjects) goes last.
+import type { TableClient, TransactionAction } from '@azure/data-tables';
+
+import type { SubjectKeyStore } from '../crypto/subjectKeys';
+import type { TenantScope } from '../residency/tenantDirectory';
+import { CONTAINERS, TABLES } from '../storage/names';
+import { submitInBatches } from '../storage/tableBatches';
+import { lookupKeys, recordKeyOfRow, recordsPartition, subjectRows } from './recordKeys';
+import type { RestrictionStore } from './restrictions';
+import type { SubjectIdentity } from './subjectIdentity';
+
+export interface ErasureResult {
+  records: number;
+  packagesDeleted: number;
+}
+
+interface PartitionRow {
+  rowKey: string;
+  deviceKey?: string;
+  blobName?: string;
+}
+
+export class SubjectErasure {
+  constructor(
+    private readonly subjectKeys: SubjectKeyStore,
+    private readonly identity: SubjectIdentity,
+    private readonly restrictions: RestrictionStore,
+  ) {}
+
+  async erase(tenant: TenantScope, subjectKey: string): Promise<ErasureResult> {
+    await this.subjectKeys.destroy(tenant, subjectKey);
+    const records = await tenant.account.table(TABLES.records);
+    const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
+    const rows = await listPartition(records, partitionKey);
+    const recordRows = rows.filter((row) => !row.rowKey.startsWith('~'));
+    const own = (prefix: string) => rows.filter((row) => row.rowKey.startsWith(prefix));
+
+    let packagesDeleted = 0;
+    const container = await tenant.account.container(CONTAINERS.exportPackages);
+    for (const row of own(subjectRows.packagePrefix())) {
+      if (!row.blobName) continue;
+      const deleted = await container.deleteBlob(row.blobName, { deleteSnapshots: 'include' }).then(
+        () => true,
+        (error: { statusCode?: number }) => {
+          if (error.statusCode === 404) return false;
+          throw error;
+        },
+      );
+      if (deleted) packagesDeleted++;
+    }
+
+    const lookups = await tenant.account.table(TABLES.recordLookup);
+    await submitInBatches(
+      lookups,
+      recordRows.flatMap((row): TransactionAction[] => [
+        ['delete', lookupKeys.record(tenant.tenantId, recordKeyOfRow(row.rowKey))],
+        ...(row.deviceKey
+          ? [
+              [
+                'delete',
+                lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, row.rowKey),
+              ] as TransactionAction,
+            ]
+          : []),
+      ]),
+    );
+    const erased = await submitInBatches(
+      records,
+      recordRows.map((row): TransactionAction => ['delete', { partitionKey, rowKey: row.rowKey }]),
+    );
+    await this.restrictions.lift(tenant, subjectKey);
+    // Alias subjects merged into this one keep only their redirect; it names this subject, so it goes too.
+    for (const row of own(subjectRows.mergedPrefix)) {
+      const merged = row.rowKey.slice(subjectRows.mergedPrefix.length);
+      await submitInBatches(records, [
+        ['delete', { partitionKey: recordsPartition(tenant.tenantId, merged), rowKey: subjectRows.linked }],
+      ]);
+    }
+    const rest = rows.filter(
+      (row) => row.rowKey.startsWith('~') && !row.rowKey.startsWith(subjectRows.identifierPrefix),
+    );
+    await submitInBatches(
+      records,
+      rest.map((row): TransactionAction => ['delete', { partitionKey, rowKey: row.rowKey }]),
+    );
+    // Last: the aliases that point to the subject, and the list of them.
+    await this.identity.forget(tenant, subjectKey);
+    return { records: erased, packagesDeleted };
+  }
+}
+
+async function listPartition(records: TableClient, partitionKey: string): Promise<PartitionRow[]> {
+  const rows: PartitionRow[] = [];
+  for await (const row of records.listEntities<{ deviceKey?: string; blobName?: string }>({
+    queryOptions: {
+      filter: `PartitionKey eq '${partitionKey.replaceAll("'", "''")}'`,
+      select: ['RowKey', 'deviceKey', 'blobName'],
+    },
+  })) {
+    rows.push({
+      rowKey: row.rowKey!,
+      ...(row.deviceKey ? { deviceKey: row.deviceKey } : {}),
+      ...(row.blobName ? { blobName: row.blobName } : {}),
+    });
+  }
+  return rows;
+}
