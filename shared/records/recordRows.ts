@@ -101,15 +101,18 @@ export function withDeletion(deletions: readonly string[], deletedAt: string): s
 
 export type WriteOutcome =
   | { outcome: 'stale' }
+  /** The very version was there already (a redelivery, a concurrent merge): nothing was written. */
+  | { outcome: 'same'; stored: RowVersion & { deviceKey?: string } }
   | { outcome: 'stored'; stored: RowVersion; replaced?: RowVersion & { deviceKey?: string } };
 
 /**
- * Creates the row, or replaces it when the stored one is not newer; retried on a concurrent change. A
- * deletion of the stored row that still covers the new version (it happened at or after it) is kept. Says
- * what is stored now and, when it replaced a row, that row's version.
+ * Creates the row, or replaces it when the stored one is older; retried on a concurrent change. The same
+ * version again changes nothing but a deletion that now covers it. A deletion of the stored row that still
+ * covers the new version (it happened at or after it) is kept. Says what is stored now and, when it replaced
+ * a row, that row's version.
  */
 export async function writeIfNewer(table: TableClient, entity: RecordEntity): Promise<WriteOutcome> {
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < 10; attempt++) {
     try {
       const created = await table.createEntity(entity);
       return { outcome: 'stored', stored: versionOf(entity, created.etag) };
@@ -119,19 +122,25 @@ export async function writeIfNewer(table: TableClient, entity: RecordEntity): Pr
     const stored = await readRow<RecordEntity>(table, entity.partitionKey, entity.rowKey);
     if (!stored) continue;
     if (stored.occurredAt > entity.occurredAt) return { outcome: 'stale' };
-    const { deletedAt: _given, ...rest } = entity;
     const deletedAt = deletionFor(entity.occurredAt, [entity.deletedAt, stored.deletedAt]);
-    const replacement = { ...rest, ...(deletedAt ? { deletedAt } : {}) };
+    const was = {
+      ...versionOf(stored, stored.etag),
+      ...(stored.deviceKey ? { deviceKey: stored.deviceKey } : {}),
+    };
     try {
+      if (stored.occurredAt === entity.occurredAt) {
+        if (deletedAt === stored.deletedAt) return { outcome: 'same', stored: was };
+        const { etag } = await table.updateEntity(
+          { partitionKey: entity.partitionKey, rowKey: entity.rowKey, deletedAt },
+          'Merge',
+          { etag: stored.etag },
+        );
+        return { outcome: 'stored', stored: versionOf({ ...stored, deletedAt }, etag), replaced: was };
+      }
+      const { deletedAt: _given, ...rest } = entity;
+      const replacement = { ...rest, ...(deletedAt ? { deletedAt } : {}) };
       const replaced = await table.updateEntity(replacement, 'Replace', { etag: stored.etag });
-      return {
-        outcome: 'stored',
-        stored: versionOf(replacement, replaced.etag),
-        replaced: {
-          ...versionOf(stored, stored.etag),
-          ...(stored.deviceKey ? { deviceKey: stored.deviceKey } : {}),
-        },
-      };
+      return { outcome: 'stored', stored: versionOf(replacement, replaced.etag), replaced: was };
     } catch (error) {
       if (!(isStatus(error, 412) || isStatus(error, 404))) throw error;
     }

@@ -157,7 +157,7 @@ export class RecordStore {
         await this.pointLookup(tenant, recordKey, await this.recordLookup(tenant, recordKey), from);
         return 'stale';
       }
-      if (subject.holder === 'alias') await this.followLink(tenant, to);
+      if (subject.holder === 'alias') await this.followLink(tenant, to, input.subject);
       return 'stored';
     }
     throw new Error('The record kept moving concurrently.');
@@ -463,9 +463,14 @@ export class RecordStore {
     return true;
   }
 
-  /** A record written to an alias's own subject after it was merged follows it there. */
-  private async followLink(tenant: TenantScope, aliasSubject: string) {
-    const target = await this.identity.linkedTo(tenant, aliasSubject);
+  /**
+   * A record written to an alias's own subject while an event linked the alias to an object id follows it
+   * there: the subject was merged meanwhile (`~linked`), or the linking event did not see it yet.
+   */
+  private async followLink(tenant: TenantScope, aliasSubject: string, subject: DataSubject) {
+    const target =
+      (await this.identity.linkedTo(tenant, aliasSubject)) ??
+      (await this.identity.objectHolderOf(tenant, subject));
     if (target) await this.merge.link(tenant, aliasSubject, target);
   }
 

@@ -65,6 +65,7 @@ export class RecordWriter {
     };
     const written = await writeIfNewer(await this.records(tenant), entity);
     if (written.outcome === 'stale') return written;
+    // Also for the same version again: a write that stopped before its entries finishes them now.
     const now = this.entriesOf(
       subjectKey,
       version.rowKey,
@@ -72,15 +73,16 @@ export class RecordWriter {
       version.deviceKey,
       written.stored,
     );
-    const before = written.replaced
-      ? this.entriesOf(
-          subjectKey,
-          version.rowKey,
-          version.category,
-          written.replaced.deviceKey,
-          written.replaced,
-        )
-      : [];
+    const before =
+      written.outcome === 'stored' && written.replaced
+        ? this.entriesOf(
+            subjectKey,
+            version.rowKey,
+            version.category,
+            written.replaced.deviceKey,
+            written.replaced,
+          )
+        : [];
     await this.expiry.add(tenant, now);
     await this.expiry.remove(tenant, withoutThose(before, now, tenant.tenantId));
     const lookups = await this.lookups(tenant);
@@ -88,7 +90,7 @@ export class RecordWriter {
       const device = lookupKeys.device(tenant.tenantId, version.deviceKey, subjectKey, version.rowKey);
       await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
     }
-    const oldDevice = written.replaced?.deviceKey;
+    const oldDevice = written.outcome === 'stored' ? written.replaced?.deviceKey : undefined;
     if (oldDevice && oldDevice !== version.deviceKey) {
       const device = lookupKeys.device(tenant.tenantId, oldDevice, subjectKey, version.rowKey);
       await deleteIfPresent(lookups, device.partitionKey, device.rowKey);

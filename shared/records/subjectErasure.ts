@@ -37,6 +37,12 @@ export class SubjectErasure {
     const rows = await listPartition(records, partitionKey);
     const recordRows = rows.filter((row) => !row.rowKey.startsWith('~'));
     const own = (prefix: string) => rows.filter((row) => row.rowKey.startsWith(prefix));
+    // Alias subjects merged into this one keep their key until now: copies of what they held (backups)
+    // become unreadable with it.
+    const merged = own(subjectRows.mergedPrefix).map((row) =>
+      row.rowKey.slice(subjectRows.mergedPrefix.length),
+    );
+    for (const aliasSubject of merged) await this.subjectKeys.destroy(tenant, aliasSubject);
 
     let packagesDeleted = 0;
     const container = await tenant.account.container(CONTAINERS.exportPackages);
@@ -72,11 +78,13 @@ export class SubjectErasure {
       recordRows.map((row): TransactionAction => ['delete', { partitionKey, rowKey: row.rowKey }]),
     );
     await this.restrictions.lift(tenant, subjectKey);
-    // Alias subjects merged into this one keep only their redirect; it names this subject, so it goes too.
-    for (const row of own(subjectRows.mergedPrefix)) {
-      const merged = row.rowKey.slice(subjectRows.mergedPrefix.length);
+    // The merged alias subjects' redirects name this subject: they go too.
+    for (const aliasSubject of merged) {
       await submitInBatches(records, [
-        ['delete', { partitionKey: recordsPartition(tenant.tenantId, merged), rowKey: subjectRows.linked }],
+        [
+          'delete',
+          { partitionKey: recordsPartition(tenant.tenantId, aliasSubject), rowKey: subjectRows.linked },
+        ],
       ]);
     }
     const rest = rows.filter(

@@ -325,7 +325,19 @@ export class SubjectIdentity {
     }
   }
 
-  /** The alias-own subject an object subject absorbed, if this alias subject was merged (`~linked`). */
+  /**
+   * The object subject an alias of this event belongs to now, read fresh: after a record went to an
+   * alias's own subject, an object id linked meanwhile by a concurrent event must still receive it.
+   */
+  async objectHolderOf(tenant: TenantScope, subject: DataSubject): Promise<string | undefined> {
+    for (const alias of (await this.identifiersOf(tenant, subject)).filter((id) => id.kind !== 'objectId')) {
+      const holder = currentHolder(await this.aliasRows(tenant, alias.key, true));
+      if (holder?.holder === 'object') return holder.subjectKey;
+    }
+    return undefined;
+  }
+
+  /** The object subject an alias's own subject was merged into (`~linked`), if it was. */
   async linkedTo(tenant: TenantScope, subjectKey: string): Promise<string | undefined> {
     const row = await readRow<{ subjectKey: string }>(
       await this.records(tenant),

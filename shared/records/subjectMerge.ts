@@ -1,7 +1,7 @@
 // Linking an alias to an object id (SPEC §4): records kept under the alias's own subject, because their
 // events carried no object id, become the object id's. Everything of the alias's subject moves — records
-// re-sealed under the object subject's key, packages re-wrapped, identifiers, a restriction — then the
-// alias subject's key is destroyed. Only an alias's own subject is ever merged, and only into the one object
+// re-sealed under the object subject's key, packages re-wrapped, identifiers, a restriction; the alias
+// subject keeps only its redirect. Only an alias's own subject is ever merged, and only into the one object
 // subject that claimed it first, so two object ids are never merged. Resumable: every step can run again.
 import type { TableClient } from '@azure/data-tables';
 
@@ -54,8 +54,9 @@ export class SubjectMerge {
     await this.transferPackages(tenant, aliasSubject, owner);
     await this.restrictions.transfer(tenant, aliasSubject, owner);
     await this.identity.transferIdentifiers(tenant, aliasSubject, owner);
-    // Nothing of the alias subject is left to open: its key goes (crypto-shredding any copy that lingers).
-    await this.subjectKeys.destroy(tenant, aliasSubject);
+    // The alias subject's key stays until the object subject is erased (subjectErasure destroys it then):
+    // an event that took the key just before the merge may still seal a record with it, which then follows
+    // here and must still open.
     return owner;
   }
 
@@ -81,7 +82,7 @@ export class SubjectMerge {
     })) {
       const stored = { ...row, etag: row.etag };
       if (dataKey) {
-        const written = await this.writer.write(tenant, to, {
+        await this.writer.write(tenant, to, {
           category: row.category as RecordCategory,
           rowKey: row.rowKey,
           occurredAt: row.occurredAt,
@@ -89,7 +90,8 @@ export class SubjectMerge {
           deviceKey: row.deviceKey,
           content: openContent(dataKey, row.sealed, fromPartition, row.rowKey),
         });
-        if (written.outcome === 'stored') await this.repoint(lookups, tenant, row.rowKey, from, to);
+        // Moved, there already, or newer there: either way the record now lives in `to`.
+        await this.repoint(lookups, tenant, row.rowKey, from, to);
       }
       // A row whose key is gone cannot be moved; it can no longer be read either, so it goes too.
       await this.writer.remove(tenant, from, stored);

@@ -170,17 +170,32 @@ export class ExpiryIndex {
   }
 
   /**
-   * Deletes entries that were carried out, each only as it was read: an entry rewritten meanwhile (its row
-   * was written again, so it now names the new version) stays for the next run.
+   * Deletes entries that were carried out, each only as it was read: an entry rewritten meanwhile to name a
+   * new version of its row stays for the next run (one rewritten with the same content goes).
    */
   async done(tenant: TenantScope, entries: readonly StoredExpiryEntry[]): Promise<void> {
-    await deleteVersions(
-      await this.table(tenant),
+    const table = await this.table(tenant);
+    const { changed } = await deleteVersions(
+      table,
       entries.map((entry) => ({
         partitionKey: entry.partitionKey,
         rowKey: entry.rowKey,
         etag: entry.entryEtag,
       })),
     );
+    const carriedOut = new Map(entries.map((entry) => [`${entry.partitionKey}|${entry.rowKey}`, entry]));
+    for (const key of changed) {
+      const now = await table.getEntity<ExpiryEntity>(key.partitionKey, key.rowKey).catch(() => undefined);
+      const before = carriedOut.get(`${key.partitionKey}|${key.rowKey}`);
+      if (now && before && now.entry === JSON.stringify(withoutStorage(before))) {
+        await deleteVersions(table, [{ ...key, etag: now.etag }]);
+      }
+    }
   }
+}
+
+/** The entry as stored (what `add` wrote), without what `due` adds to it. */
+function withoutStorage(entry: StoredExpiryEntry): ExpiryEntry {
+  const { partitionKey: _p, rowKey: _r, entryEtag: _e, ...stored } = entry;
+  return stored as ExpiryEntry;
 }

@@ -77,18 +77,28 @@ describe('a purge interleaved with writes', () => {
     expect(await stored(tenant)).toEqual([]);
   });
 
-  it('leaves a version delivered again during the purge, and purges it on the next run', async () => {
+  it('purges a version delivered again during the purge: it is the very version the entry meant', async () => {
     const tenant = testTenantScope(storage);
     await records.upsert(tenant, usage('2026-01-01T10:00:00Z'));
     const entries = await dueEntries(tenant, '2026-01-31');
-    await records.upsert(tenant, usage('2026-01-01T10:00:00Z'));
-    expect(await purge(tenant, entries)).toEqual({});
-    expect(await stored(tenant)).toHaveLength(1);
-    const again = await dueEntries(tenant, '2026-01-31');
-    expect(again).toHaveLength(1);
-    expect(await purge(tenant, again)).toEqual({ usage: 1 });
+    expect(await records.upsert(tenant, usage('2026-01-01T10:00:00Z'))).toBe('stored');
+    expect(await purge(tenant, entries)).toEqual({ usage: 1 });
     expect(await stored(tenant)).toEqual([]);
     expect(await dueEntries(tenant, '2026-12-31')).toEqual([]);
+  });
+
+  it('leaves a record deleted meanwhile, and purges it by its new entry', async () => {
+    const tenant = testTenantScope(storage);
+    await records.upsert(tenant, usage('2026-01-01T10:00:00Z'));
+    const entries = await dueEntries(tenant, '2026-01-31');
+    expect(await records.softDeleteRecord(tenant, 'usage', 'usage-1', '2026-01-02T00:00:00Z')).toBe(
+      'deleted',
+    );
+    expect(await purge(tenant, entries)).toEqual({});
+    expect(await stored(tenant)).toHaveLength(1);
+    // The entries of the deleted version: the short-lived rule's day again, and the soft-deletion one.
+    expect(await purge(tenant, await dueEntries(tenant, '2026-01-31'))).toEqual({ usage: 1 });
+    expect(await stored(tenant)).toEqual([]);
   });
 
   it('deletes the version it meant when nothing changed, with its lookups', async () => {

@@ -133,7 +133,7 @@ describe('one person is one subject', () => {
     expect(await keyOf(tenant, { email: mail })).toBe(objectKey);
     expect((await services.restrictions.restrictedSubjects(tenant)).has(objectKey)).toBe(true);
     expect((await services.restrictions.restrictedSubjects(tenant)).has(aliasKey)).toBe(false);
-    // The alias subject keeps only its redirect: no record, no key.
+    // The alias subject keeps only its redirect and its key (destroyed when the person is erased).
     const table = await tenant.account.table(TABLES.records);
     const left: string[] = [];
     for await (const row of table.listEntities({
@@ -141,16 +141,29 @@ describe('one person is one subject', () => {
     })) {
       left.push(row.rowKey!);
     }
-    expect(left).toEqual(['~linked']);
-    expect(await services.subjectKeys.find(tenant, aliasKey)).toBeUndefined();
+    expect(left).toEqual(['~key', '~linked']);
 
     // Alias-only records that come later go to the holder.
     await records.upsert(tenant, event({ email: mail }, 5, { data: { n: 5 } }));
     expect(await dataOf(tenant, objectKey)).toHaveLength(5);
+
+    // Erasing the person destroys the merged alias subject's key too, and its redirect.
+    expect(await services.subjectKeys.find(tenant, aliasKey)).toBeDefined();
+    await services.erasure.erase(tenant, objectKey);
+    expect(await services.subjectKeys.find(tenant, aliasKey)).toBeUndefined();
+    const after: string[] = [];
+    for await (const row of table.listEntities({
+      queryOptions: {
+        filter: `PartitionKey ge '${tenant.tenantId}_' and PartitionKey lt '${tenant.tenantId}~'`,
+      },
+    })) {
+      after.push(row.rowKey!);
+    }
+    expect(after).toEqual([]);
   });
 
   it('concurrent first events of one person, with and without the object id, end as one subject', async () => {
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 8; round++) {
       const tenant = testTenantScope(storage);
       const name = upn();
       const objectId = randomUUID();
