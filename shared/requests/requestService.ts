@@ -79,6 +79,7 @@ export class DataSubjectRequestService {
     const { progress: _internal, subjectKey: _key, subjectHolder: _holder, deadline, ...visible } = request;
     return {
       ...visible,
+      ...(request.result ? { result: visibleResult(request.result) } : {}),
       ...(deadline && isOpen(request.status) ? { deadline } : {}),
       daysLeft: daysLeft(new Date(request.dueAt), this.clock()),
     };
@@ -300,4 +301,11 @@ export class DataSubjectRequestService {
     }
     return effects;
   }
+}
+
+/** A result as callers see it: a package by its checksum and size, not by where and how it is stored. */
+function visibleResult(result: Record<string, unknown>): Record<string, unknown> {
+  const pkg = result.package as { sha256?: string; sizeBytes?: number } | undefined;
+  if (!pkg) return result;
+  return { ...result, package: { sha256: pkg.sha256, sizeBytes: pkg.sizeBytes } };
 }

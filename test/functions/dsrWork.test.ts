@@ -132,7 +132,8 @@ describe('dsr-work: at-least-once delivery', () => {
     const read = await services.requests.get(tenant, id);
     expect(read.status).toBe('completed');
     const blobs = await packages(tenant);
-    expect(blobs).toEqual([(read.result as { package: { blobName: string } }).package.blobName]);
+    const stored = await services.requests.load(tenant, id);
+    expect(blobs).toEqual([(stored.result as { package: { blobName: string } }).package.blobName]);
     expect((await actions(tenant, id)).filter((a) => a === 'dsr.completed')).toHaveLength(1);
   });
 
