@@ -32,10 +32,10 @@ async function dueEntries(tenant: TenantScope, day: string) {
   return entries;
 }
 
-/** What the purge does with a round of entries: carry them out, then mark them done. */
-async function purge(tenant: TenantScope, entries: StoredExpiryEntry[]) {
-  const targets = entries.flatMap((entry) =>
-    entry.kind === 'record' && entry.action === 'delete'
+/** The records that entries of one action name, at the versions they were written for. */
+const targetsOf = (entries: StoredExpiryEntry[], action: 'delete' | 'anonymise') =>
+  entries.flatMap((entry) =>
+    entry.kind === 'record' && entry.action === action
       ? [
           {
             subjectKey: entry.subjectKey,
@@ -46,7 +46,10 @@ async function purge(tenant: TenantScope, entries: StoredExpiryEntry[]) {
         ]
       : [],
   );
-  const counts = await retention.deleteRecords(tenant, targets);
+
+/** What the purge does with a round of entries: carry them out, then mark them done. */
+async function purge(tenant: TenantScope, entries: StoredExpiryEntry[]) {
+  const counts = await retention.deleteRecords(tenant, targetsOf(entries, 'delete'));
   await expiry.done(tenant, entries);
   return counts;
 }
@@ -158,19 +161,7 @@ describe('alert anonymisation', () => {
       deviceName: 'CONTOSO-ADELE-01',
     });
     const entries = await dueEntries(tenant, '2026-07-01');
-    const targets = entries.flatMap((entry) =>
-      entry.kind === 'record' && entry.action === 'anonymise'
-        ? [
-            {
-              subjectKey: entry.subjectKey,
-              recordRow: entry.recordRow,
-              deviceKey: entry.deviceKey,
-              etag: entry.etag,
-            },
-          ]
-        : [],
-    );
-    expect(await retention.anonymiseAlerts(tenant, targets)).toBe(1);
+    expect(await retention.anonymiseAlerts(tenant, targetsOf(entries, 'anonymise'))).toBe(1);
 
     const table = await tenant.account.table(TABLES.records);
     const rows: Record<string, unknown>[] = [];
