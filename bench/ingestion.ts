@@ -7,9 +7,9 @@ import { odata, type TableEntity } from '@azure/data-tables';
 import { InvocationContext } from '@azure/functions';
 
 import { hmacWith } from '../shared/crypto/pseudonymizer';
-import { seal } from '../shared/crypto/sealedBox';
 import { recordRowKey, recordsPartition } from '../shared/records/recordKeys';
-import type { UpsertInput } from '../shared/records/recordStore';
+import { deviceKeyOf, recordKeyOf, sealContent } from '../shared/records/recordRows';
+import { recordContent, type UpsertInput } from '../shared/records/recordStore';
 import type { TenantScope } from '../shared/residency/tenantDirectory';
 import { TABLES } from '../shared/storage/names';
 import { benchSubject, random, subjectRecords } from './dataset';
@@ -63,27 +63,19 @@ export async function ingestionScenario(bench: Bench, scale: Scale) {
     ...input,
   }));
 
-  // The raw entities: what the product stores for each record, sealed under a throw-away key.
+  // The raw entities: what the product stores for each record (the same record HMAC, device HMAC and sealed
+  // content), sealed under a throw-away key.
   const key = randomBytes(32);
   const rawEntities: TableEntity<Record<string, unknown>>[] = inputs.map((input) => {
     const partitionKey = recordsPartition(tenantId, hmacWith(key, 'objectId', input.subject.objectId!));
-    const rowKey = recordRowKey(
-      input.category,
-      hmacWith(key, 'record', `${input.category}:${input.recordId}`),
-    );
-    const content = {
-      recordId: input.recordId,
-      subject: input.subject,
-      deviceName: input.deviceName,
-      data: input.data,
-    };
+    const rowKey = recordRowKey(input.category, recordKeyOf(key, input.category, input.recordId));
     return {
       partitionKey,
       rowKey,
       category: input.category,
       occurredAt: input.occurredAt,
-      ...(input.deviceName ? { deviceKey: hmacWith(key, 'device', input.deviceName) } : {}),
-      sealed: seal(key, JSON.stringify(content), `${partitionKey}|${rowKey}`),
+      ...(input.deviceName ? { deviceKey: deviceKeyOf(key, input.deviceName) } : {}),
+      sealed: sealContent(key, recordContent(key, input), partitionKey, rowKey),
     };
   });
   const rawTable = await bench.rawTable(tenant.geography, RAW_TABLE);

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
       },
       seeding: {
         method:
-          "other subjects' records (and the export subject's) written by raw entity-group transactions of exactly the rows RecordStore.upsert writes (records sealed with the subject key, ~key, ~id_ rows, recordLookup _i/_r/_d rows, expiry index entries), built with the store's key helpers, sealed boxes, pseudonymiser key and key provider; the discovery subject's records go through records.upsert",
+          "other subjects' records (and the export subject's) written by raw entity-group transactions of exactly the rows RecordStore.upsert writes (records sealed with the subject key, ~key, ~id_ rows {kind}, recordLookup _i alias rows {subjectKey, holder, seenAt} and _r/_d rows, expiry index entries carrying the ETag of their record row, taken from the transactions' sub-responses), built with the store's key helpers, record and device HMACs, recordContent, sealed boxes, pseudonymiser key and key provider; the discovery subject's records go through records.upsert",
         layoutCheck: layout,
         discovery: discovery?.seeding ?? 'not run',
         export: exported?.seeding ?? 'not run',
