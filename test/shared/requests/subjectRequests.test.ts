@@ -217,6 +217,34 @@ describe('alias-only records and restriction', () => {
     await expectNoKeyOpens(tenant, raw, `${tenant.tenantId}|${early.id}|${earlyResult.package.blobName}`);
   });
 
+  it('a request naming an object id and an alias nobody holds takes the alias-only records; one naming an alias someone else holds does not', async () => {
+    const tenant = await newTenant();
+    const loose = `loose-${randomUUID().slice(0, 6)}@contoso.com`;
+    const taken = `taken-${randomUUID().slice(0, 6)}@contoso.com`;
+    const holder = { objectId: randomUUID(), upn: taken };
+    await upsert(tenant, { subject: { upn: loose }, data: { note: 'alias only' } });
+    await upsert(tenant, { subject: holder, data: { note: 'the holder' } });
+    const person = randomUUID();
+    await upsert(tenant, { subject: { objectId: person }, data: { note: 'by object id' } });
+
+    const access = await fulfilled(tenant, 'access', { objectId: person, upn: taken });
+    expect(access.discovery.counts).toMatchObject({ directory: 1 });
+    const notes = (await packageOf(tenant, access.id)).json('directory.json').map((r) => r.data);
+    expect(notes).toEqual([{ note: 'by object id' }]);
+    expect((await services.records.subjectOf(tenant, { upn: taken })).subjectKey).toBe(
+      (await services.records.subjectOf(tenant, { objectId: holder.objectId })).subjectKey,
+    );
+
+    const erased = await fulfilled(tenant, 'delete', { objectId: person, upn: loose });
+    expect(erased.result).toMatchObject({ erased: { directory: 2 } });
+    expect(
+      await services.records.countByCategory(
+        tenant,
+        (await services.records.subjectOf(tenant, { objectId: holder.objectId })).subjectKey,
+      ),
+    ).toEqual({ directory: 1 });
+  });
+
   it('a restriction made by UPN before any record is lifted by the object id, and one made by object id by the UPN', async () => {
     const tenant = await newTenant();
     const name = `lee-${randomUUID().slice(0, 6)}@contoso.com`;
