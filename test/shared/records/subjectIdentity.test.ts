@@ -162,6 +162,28 @@ describe('one person is one subject', () => {
     expect(after).toEqual([]);
   });
 
+  it('a merge that stops part-way is finished by the redelivered linking event', async () => {
+    let failures = 1;
+    const crashing = createRecordServices(keys, {
+      transferPackages: async () => {
+        if (failures-- > 0) throw new Error('crash during the merge');
+      },
+    });
+    const tenant = testTenantScope(storage);
+    const name = upn();
+    const objectId = randomUUID();
+    for (let n = 1; n <= 3; n++)
+      await crashing.records.upsert(tenant, event({ upn: name }, n, { data: { n } }));
+    const linking = event({ objectId, upn: name }, 4, { data: { n: 4 } });
+    await expect(crashing.records.upsert(tenant, linking)).rejects.toThrow('crash during the merge');
+    await crashing.records.upsert(tenant, linking);
+    const objectKey = await keyOf(tenant, { objectId });
+    expect(((await dataOf(tenant, objectKey)) as { n: number }[]).map((d) => d.n).sort()).toEqual([
+      1, 2, 3, 4,
+    ]);
+    expect(await keyOf(tenant, { upn: name })).toBe(objectKey);
+  });
+
   it('concurrent first events of one person, with and without the object id, end as one subject', async () => {
     for (let round = 0; round < 8; round++) {
       const tenant = testTenantScope(storage);
