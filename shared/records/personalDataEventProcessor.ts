@@ -3,7 +3,7 @@
 import type { InvocationContext } from '@azure/functions';
 
 import type { AuditLog } from '../audit/auditEvent';
-import { DomainError } from '../errors';
+import { DomainError, type ErrorCode } from '../errors';
 import type { PoisonQueue } from '../hosting/queueFailures';
 import { deterministicId } from '../ids';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
@@ -12,6 +12,15 @@ import { type PersonalDataEvent, personalDataEventSchema } from './personalDataE
 import type { RecordStore } from './recordStore';
 
 export type EventOutcome = 'processed' | 'poisoned';
+
+/** Domain errors that say the event itself is refused, so redelivering it cannot succeed. */
+const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ValidationFailed',
+  'NotFound',
+  'TenantNotFound',
+  'NotEligible',
+  'InvalidState',
+]);
 
 export class PersonalDataEventProcessor {
   constructor(
@@ -33,8 +42,9 @@ export class PersonalDataEventProcessor {
       await this.apply(event);
       return 'processed';
     } catch (error) {
-      // A rule that refuses the event (unknown tenant, closed geography) will refuse it on every redelivery.
-      if (error instanceof DomainError && error.code !== 'Internal') {
+      // A rule that refuses the event (unknown tenant, closed geography) will refuse it on every redelivery;
+      // anything else (a busy audit chain, a tenant on the move, a storage fault) passes: it is retried.
+      if (error instanceof DomainError && REFUSALS.has(error.code)) {
         await this.reject(message, `${error.code}: ${error.message}`, context);
         return 'poisoned';
       }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 
 import { personalDataEvents } from '../../functions/personalDataEvents';
 import { createServices, type Services } from '../../shared/composition';
+import { DomainError } from '../../shared/errors';
 import type { PoisonedMessage } from '../../shared/hosting/queueFailures';
 import { invokeQueue } from '../../shared/hosting/invoke';
 import { QUEUES } from '../../shared/storage/names';
@@ -66,6 +67,24 @@ describe('personalDataEvents: tenant.provisioned', () => {
     expect(entry?.geography).toBe('EU');
     const events = await services.audit.list(services.directory.scopeOf(entry!), {}, { top: 10 });
     expect(events.items).toHaveLength(1);
+  });
+});
+
+describe('personalDataEvents: transient failures are retried, not poisoned', () => {
+  it('a busy audit chain (Conflict) makes the delivery fail for redelivery, and the next one succeeds', async () => {
+    const tenantId = randomUUID();
+    const append = services.audit.append.bind(services.audit);
+    const busy = jest
+      .spyOn(services.audit, 'append')
+      .mockRejectedValueOnce(new DomainError('Conflict', 'The audit log is busy; retry later.'));
+    await expect(deliver(provisioned(tenantId, 'DE'))).rejects.toThrow('busy');
+    busy.mockImplementation(append);
+    await deliver(provisioned(tenantId, 'DE'), services, 2);
+    const entry = await services.directory.get(tenantId);
+    const events = await services.audit.list(services.directory.scopeOf(entry!), {}, { top: 10 });
+    expect(events.items.map((e) => e.action)).toEqual(['tenant.provisioned']);
+    expect(await poisoned((m) => (m.message as { tenantId?: string }).tenantId === tenantId)).toBeUndefined();
+    busy.mockRestore();
   });
 });
 
