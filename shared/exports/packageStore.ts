@@ -211,17 +211,42 @@ export class PackageStore {
   }
 
   /**
-   * Removes a package: its blob (with snapshots), then its index row, so a run stopped between the two is
-   * found again by list(). Idempotent; true when the row was there. Its expiry entry is left to find nothing.
+   * Removes a package: its blob (with snapshots), its expiry entry, then its index row, so a run stopped
+   * part-way is found again by list(). Idempotent; true when the row was there.
    */
   async remove(tenant: TenantScope, subjectKey: string, packageRow: string): Promise<boolean> {
     const row = await this.readRow(tenant, subjectKey, packageRow);
     if (!row) return false;
     const container = await tenant.account.container(CONTAINERS.exportPackages);
     await container.deleteBlob(row.blobName, { deleteSnapshots: 'include' }).catch(ignoreMissing);
+    await this.expiry.remove(tenant, [expiryOf(row, { subjectKey, packageRow })]);
     const table = await this.table(tenant);
     await table.deleteEntity(row.partitionKey, row.rowKey).catch(ignoreMissing);
     return true;
+  }
+
+  /**
+   * Once a request's package is the one kept: every other attempt goes — those with an index row, and those
+   * a crash stopped between their expiry entry and their row (found among the request's package entries of
+   * the kept attempt's provisional day).
+   */
+  async removeOtherAttempts(
+    tenant: TenantScope,
+    subjectKey: string,
+    requestId: string,
+    kept: WrittenPackage,
+    generatedAt: Date,
+  ): Promise<void> {
+    for (const attempt of await this.list(tenant, subjectKey, requestId)) {
+      if (attempt.packageRow !== kept.packageRow) await this.remove(tenant, subjectKey, attempt.packageRow);
+    }
+    const provisional = packageExpiry(requestId, kept.blobName, generatedAt);
+    const container = await tenant.account.container(CONTAINERS.exportPackages);
+    for (const entry of await this.expiry.packagesDueOn(tenant, provisional.day, requestId)) {
+      if (entry.blobName === kept.blobName) continue;
+      await container.deleteBlob(entry.blobName, { deleteSnapshots: 'include' }).catch(ignoreMissing);
+      await this.expiry.remove(tenant, [entry]);
+    }
   }
 
   /** The packages of a subject, or of one of its requests, as their index rows list them. */

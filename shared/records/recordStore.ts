@@ -145,18 +145,19 @@ export class RecordStore {
         content,
       });
       if (written.outcome === 'stale') return 'stale';
-      if (from !== to && !(await this.pointLookup(tenant, recordKey, lookup, to))) continue;
+      // A move leaves the old place before the lookup follows: a crash in between leaves the lookup at
+      // a place without the row, which the redelivery moves on from; never the row at two places.
       if (from && from !== to && previous && !(await this.leave(tenant, from, previous, input.occurredAt))) {
-        // A newer version appeared at the old place meanwhile: this event lost; undo its row and lookup.
+        // A newer version appeared at the old place meanwhile: this event lost; its row goes again.
         await this.writer.remove(tenant, to, {
           rowKey,
           category: input.category,
           ...written.stored,
           ...(deviceKey ? { deviceKey } : {}),
         });
-        await this.pointLookup(tenant, recordKey, await this.recordLookup(tenant, recordKey), from);
         return 'stale';
       }
+      if (from !== to && !(await this.pointLookup(tenant, recordKey, lookup, to))) continue;
       if (subject.holder === 'alias') await this.followLink(tenant, to, input.subject);
       return 'stored';
     }
@@ -203,7 +204,12 @@ export class RecordStore {
       const row = await readRow<RecordEntity>(records, partitionKey, recordRowKey(category, recordKey));
       if (!row) return 'unchanged';
       const applies = deletionFor(row.occurredAt, [...deletions, row.deletedAt]);
-      if (!applies || applies === row.deletedAt) return 'unchanged';
+      if (!applies) return 'unchanged';
+      if (applies === row.deletedAt) {
+        // Deleted already, maybe by this very event before a crash: its entries must be there too.
+        await this.writer.ensureEntries(tenant, lookup.subjectKey, [row]);
+        return 'unchanged';
+      }
       const marked = await this.writer.markDeleted(tenant, lookup.subjectKey, [{ row, deletedAt: applies }]);
       if (marked.length === 1) return 'deleted';
     }
@@ -216,6 +222,7 @@ export class RecordStore {
     const records = await this.records(tenant);
     const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
     const changes: { row: StoredRow; deletedAt: string }[] = [];
+    const done: StoredRow[] = [];
     for await (const row of records.listEntities<RecordEntity>({
       queryOptions: {
         filter: odata`PartitionKey eq ${partitionKey}` + ` and ${RECORDS_ONLY}`,
@@ -223,7 +230,10 @@ export class RecordStore {
       },
     })) {
       if (shouldDelete(row, deletedAt)) changes.push({ row, deletedAt });
+      else if (row.deletedAt === deletedAt) done.push(row);
     }
+    // Rows this deletion marked before a crash: their entries are made sure of.
+    await this.writer.ensureEntries(tenant, subjectKey, done);
     return (await this.writer.markDeleted(tenant, subjectKey, changes)).length;
   }
 
@@ -232,7 +242,10 @@ export class RecordStore {
     const deviceKey = deviceKeyOf(await this.pseudonymizer.keyFor(tenant), deviceName);
     const lookups = await this.lookups(tenant);
     const records = await this.records(tenant);
-    const bySubject = new Map<string, { row: StoredRow; deletedAt: string }[]>();
+    const bySubject = new Map<
+      string,
+      { marked: { row: StoredRow; deletedAt: string }[]; done: StoredRow[] }
+    >();
     const { partitionKey: devicePartition } = lookupKeys.device(tenant.tenantId, deviceKey, '', '');
     for await (const entry of lookups.listEntities<{ subjectKey?: string }>({
       queryOptions: { filter: odata`PartitionKey eq ${devicePartition}` },
@@ -241,14 +254,17 @@ export class RecordStore {
       const rowKey = entry.rowKey!.slice(entry.subjectKey.length + 1);
       const partitionKey = recordsPartition(tenant.tenantId, entry.subjectKey);
       const row = await readRow<RecordEntity>(records, partitionKey, rowKey);
-      if (!row || row.deviceKey !== deviceKey || !shouldDelete(row, deletedAt)) continue;
-      const changes = bySubject.get(entry.subjectKey) ?? [];
-      changes.push({ row, deletedAt });
+      if (!row || row.deviceKey !== deviceKey) continue;
+      const changes = bySubject.get(entry.subjectKey) ?? { marked: [], done: [] };
+      if (shouldDelete(row, deletedAt)) changes.marked.push({ row, deletedAt });
+      else if (row.deletedAt === deletedAt) changes.done.push(row);
       bySubject.set(entry.subjectKey, changes);
     }
     let count = 0;
     for (const [subjectKey, changes] of bySubject) {
-      count += (await this.writer.markDeleted(tenant, subjectKey, changes)).length;
+      // Rows this retirement marked before a crash: their entries are made sure of.
+      await this.writer.ensureEntries(tenant, subjectKey, changes.done);
+      count += (await this.writer.markDeleted(tenant, subjectKey, changes.marked)).length;
     }
     return count;
   }

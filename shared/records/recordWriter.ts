@@ -160,6 +160,17 @@ export class RecordWriter {
     return marked.map(({ row, deletedAt, etag }) => ({ ...row, deletedAt, etag }));
   }
 
+  /**
+   * Writes the expiry entries of rows as they are stored (idempotent): a change that was made but whose
+   * entries a crash kept from being written gets them when it is delivered again.
+   */
+  async ensureEntries(tenant: TenantScope, subjectKey: string, rows: readonly StoredRow[]): Promise<void> {
+    await this.expiry.add(
+      tenant,
+      rows.flatMap((row) => this.entriesOf(subjectKey, row.rowKey, row.category, row.deviceKey, row)),
+    );
+  }
+
   /** Re-seals a row's content in place (rectification), guarded by its version; false if it changed. */
   async reseal(
     tenant: TenantScope,
@@ -189,27 +200,42 @@ export class RecordWriter {
   }
 
   /**
-   * Removes a row that moved elsewhere, at the version read (false if it changed meanwhile), with its expiry
-   * entries and device lookup.
+   * Removes a row that moved elsewhere, at the version read, with its expiry entries and device lookup —
+   * those first, so a crash never leaves them behind a row that is gone. False if the row changed meanwhile:
+   * it stays, and what depends on its version now is put back.
    */
   async remove(tenant: TenantScope, subjectKey: string, row: StoredRow): Promise<boolean> {
     const records = await this.records(tenant);
+    const lookups = await this.lookups(tenant);
     const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
-    try {
-      await records.deleteEntity(partitionKey, row.rowKey, { etag: row.etag });
-    } catch (error) {
-      if (isStatus(error, 412)) return false;
-      if (!isStatus(error, 404)) throw error;
-    }
     await this.expiry.remove(
       tenant,
       this.entriesOf(subjectKey, row.rowKey, row.category, row.deviceKey, row),
     );
     if (row.deviceKey) {
       const device = lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, row.rowKey);
-      await submitInBatches(await this.lookups(tenant), [['delete', device]]);
+      await submitInBatches(lookups, [['delete', device]]);
     }
-    return true;
+    try {
+      await records.deleteEntity(partitionKey, row.rowKey, { etag: row.etag });
+      return true;
+    } catch (error) {
+      if (isStatus(error, 404)) return true;
+      if (!isStatus(error, 412)) throw error;
+    }
+    const current = await readRow<RecordEntity>(records, partitionKey, row.rowKey);
+    if (current) {
+      const version = versionOf(current, current.etag);
+      await this.expiry.add(
+        tenant,
+        this.entriesOf(subjectKey, current.rowKey, current.category, current.deviceKey, version),
+      );
+      if (current.deviceKey) {
+        const device = lookupKeys.device(tenant.tenantId, current.deviceKey, subjectKey, current.rowKey);
+        await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
+      }
+    }
+    return false;
   }
 
   /** The expiry entries of one stored version of a row (with its ETag). */

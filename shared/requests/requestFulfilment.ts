@@ -125,6 +125,7 @@ export class RequestFulfilment {
   private async exportPackage(tenant: TenantScope, request: Settled): Promise<void> {
     const owner = request.subjectKey;
     const records = this.records;
+    const generatedAt = this.clock();
     // Each attempt writes its own package (index row and blob); the one that completes the request is the
     // package, the others are removed. Concurrent deliveries never leave two packages or a half-written one.
     const written = await this.packages.write(tenant, owner, request.id, {
@@ -137,7 +138,7 @@ export class RequestFulfilment {
         receivedAt: request.receivedAt,
         subject: request.subject,
       },
-      generatedAt: this.clock(),
+      generatedAt,
       // Only the requester's identifiers stay readable: those the request names, and those the subject was
       // seen with (never whatever a record happens to carry).
       own: await this.records.ownIdentifiers(tenant, owner, request.subject),
@@ -176,9 +177,7 @@ export class RequestFulfilment {
     // Packages are deleted 30 days after completion (SPEC §6).
     await this.packages.completed(tenant, owner, packageRow, completedAt);
     // Attempts that crashed, or lost to this one, leave packages of their own: only the package stays.
-    for (const attempt of await this.packages.list(tenant, owner, request.id)) {
-      if (attempt.packageRow !== packageRow) await this.packages.remove(tenant, owner, attempt.packageRow);
-    }
+    await this.packages.removeOtherAttempts(tenant, owner, request.id, written, generatedAt);
   }
 
   private async erase(tenant: TenantScope, request: Settled): Promise<void> {

@@ -3,7 +3,7 @@
 // what expires, not to what is stored. Layout (table `expiry` of the tenant's geography account):
 // PartitionKey `${tenantId}_x${yyyymm}` (the due month: partitions stay bounded), RowKey
 // `${yyyymmdd}_${kind}_...`, so "due by today" is one range query over the tenant's months.
-import { type TableClient, type TransactionAction } from '@azure/data-tables';
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 
 import type { RecordCategory } from '../requests/dataSubjectRequest';
 import type { TenantScope } from '../residency/tenantDirectory';
@@ -147,6 +147,29 @@ export class ExpiryIndex {
       await this.table(tenant),
       entries.map((entry): TransactionAction => ['delete', expiryKeys(tenant.tenantId, entry)]),
     );
+  }
+
+  /** The package entries of one request due on one day (yyyy-mm-dd): one per attempt of its package. */
+  async packagesDueOn(
+    tenant: TenantScope,
+    day: string,
+    requestId: string,
+  ): Promise<Extract<ExpiryEntry, { kind: 'package' }>[]> {
+    const compact = compactDay(day);
+    const prefix = `${compact}_p_${requestId}_`;
+    const table = await this.table(tenant);
+    const found: Extract<ExpiryEntry, { kind: 'package' }>[] = [];
+    for await (const row of table.listEntities<ExpiryEntity>({
+      queryOptions: {
+        filter:
+          odata`PartitionKey eq ${`${tenant.tenantId}_x${compact.slice(0, 6)}`}` +
+          odata` and RowKey ge ${prefix} and RowKey lt ${`${prefix}~`}`,
+      },
+    })) {
+      const entry = JSON.parse(row.entry) as ExpiryEntry;
+      if (entry.kind === 'package') found.push(entry);
+    }
+    return found;
   }
 
   /** Entries due on or before `today` (yyyy-mm-dd), oldest day first, a page at a time. */

@@ -5,13 +5,20 @@ import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import {
   BlobSASPermissions,
   BlobServiceClient,
+  newPipeline as newBlobPipeline,
+  type RequestPolicyFactory as BlobRequestPolicyFactory,
   type ContainerClient,
   generateBlobSASQueryParameters,
   SASProtocol,
   StorageSharedKeyCredential,
   type UserDelegationKey,
 } from '@azure/storage-blob';
-import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import {
+  newPipeline as newQueuePipeline,
+  type QueueClient,
+  QueueServiceClient,
+  type RequestPolicyFactory as QueueRequestPolicyFactory,
+} from '@azure/storage-queue';
 
 import type { StorageAccountSetting } from '../config';
 import { guardedDeletePolicy } from './tableBatches';
@@ -19,6 +26,12 @@ import { guardedDeletePolicy } from './tableBatches';
 export interface StorageClientOptions {
   /** Extra pipeline policies for Table clients (the benchmarks count requests with one). */
   tablePolicies?: TableServiceClientOptions['additionalPolicies'];
+  /**
+   * Extra request policies for Blob and Queue clients, outermost first (tests inject storage faults with
+   * them; these SDKs take request policy factories, not pipeline policies).
+   */
+  blobPolicies?: BlobRequestPolicyFactory[];
+  queuePolicies?: QueueRequestPolicyFactory[];
 }
 
 let sharedCredential: TokenCredential | undefined;
@@ -45,14 +58,23 @@ export class StorageAccount {
     private readonly setting: StorageAccountSetting,
     private readonly options: StorageClientOptions = {},
   ) {
-    if (setting.kind === 'connectionString') {
-      this.queueService = QueueServiceClient.fromConnectionString(setting.connectionString);
-      this.blobService = BlobServiceClient.fromConnectionString(setting.connectionString);
-    } else {
-      const base = (service: string) => `https://${setting.accountName}.${service}.${setting.endpointSuffix}`;
-      this.queueService = new QueueServiceClient(base('queue'), credential());
-      this.blobService = new BlobServiceClient(base('blob'), credential());
-    }
+    const queue =
+      setting.kind === 'connectionString'
+        ? QueueServiceClient.fromConnectionString(setting.connectionString)
+        : new QueueServiceClient(base(setting, 'queue'), credential());
+    const blob =
+      setting.kind === 'connectionString'
+        ? BlobServiceClient.fromConnectionString(setting.connectionString)
+        : new BlobServiceClient(base(setting, 'blob'), credential());
+    // Extra policies need a pipeline of our own, built with the same credential the SDK took.
+    const signer = () =>
+      setting.kind === 'connectionString' ? sharedKeyOf(setting.connectionString) : credential();
+    this.queueService = options.queuePolicies?.length
+      ? new QueueServiceClient(queue.url, withFactories(newQueuePipeline(signer()), options.queuePolicies))
+      : queue;
+    this.blobService = options.blobPolicies?.length
+      ? new BlobServiceClient(blob.url, withFactories(newBlobPipeline(signer()), options.blobPolicies))
+      : blob;
   }
 
   /** A Table client for one table of this account; the table is created on first use. */
@@ -174,6 +196,30 @@ export class StorageAccount {
     }
     return pending;
   }
+}
+
+const base = (setting: Extract<StorageAccountSetting, { kind: 'identity' }>, service: string) =>
+  `https://${setting.accountName}.${service}.${setting.endpointSuffix}`;
+
+/** The account key credential of a connection string (the Blob and Queue SDKs share the class). */
+function sharedKeyOf(connectionString: string): StorageSharedKeyCredential {
+  const parts = new Map(
+    connectionString.split(';').map((part) => {
+      const at = part.indexOf('=');
+      return [part.slice(0, at), part.slice(at + 1)] as const;
+    }),
+  );
+  const name = parts.get('AccountName');
+  const key = parts.get('AccountKey');
+  if (!name || !key)
+    throw new Error('A connection string without AccountName and AccountKey cannot sign requests.');
+  return new StorageSharedKeyCredential(name, key);
+}
+
+/** A Blob or Queue pipeline with extra request policies in front of the SDK's own (retries included). */
+function withFactories<P extends { factories: F[] }, F>(pipeline: P, factories: readonly F[]): P {
+  pipeline.factories.unshift(...factories);
+  return pipeline;
 }
 
 function cached<T>(map: Map<string, T>, name: string, create: () => T): T {
