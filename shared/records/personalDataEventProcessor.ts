@@ -54,10 +54,16 @@ export class PersonalDataEventProcessor {
 
   private async apply(event: PersonalDataEvent): Promise<void> {
     if (event.type === 'tenant.provisioned') {
-      const { entry, created } = await this.directory.provision(event);
+      const { entry, created, reactivated } = await this.directory.provision(event);
       const target = { type: 'tenant', id: entry.tenantId };
-      const details = { countryCode: entry.countryCode, geography: entry.geography, created };
-      return this.auditEvent(this.directory.scopeOf(entry), event, 'tenant.provisioned', target, details);
+      const details = {
+        countryCode: entry.countryCode,
+        geography: entry.geography,
+        created,
+        ...(reactivated ? { subscriptionEndedAt: reactivated, passiveDeletion: 'cancelled' } : {}),
+      };
+      const action = reactivated ? 'tenant.reactivated' : 'tenant.provisioned';
+      return this.auditEvent(this.directory.scopeOf(entry), event, action, target, details);
     }
     if (event.type === 'tenant.subscriptionEnded') {
       const entry = await this.directory.endSubscription(event.tenantId, event.endedAt);

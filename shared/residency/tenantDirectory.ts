@@ -9,7 +9,8 @@ import type { StorageAccounts } from '../storage/storageAccounts';
 import { GLOBAL_TABLES } from '../storage/names';
 import { bestGeography, GEOGRAPHIES, type Geography, regionOf } from './geography';
 
-export type TenantStatus = 'active' | 'subscriptionEnded' | 'purged';
+/** `purging`: passive deletion is under way; the tenant takes no more writes from then on. */
+export type TenantStatus = 'active' | 'subscriptionEnded' | 'purging' | 'purged';
 
 export interface TenantEntry {
   tenantId: string;
@@ -57,12 +58,38 @@ export class TenantDirectory {
   }
 
   async get(tenantId: string): Promise<TenantEntry | undefined> {
+    return (await this.read(tenantId))?.entry;
+  }
+
+  private async read(tenantId: string): Promise<{ entry: TenantEntry; etag: string } | undefined> {
     const table = await this.table();
     try {
       const entity = await table.getEntity<DirectoryEntity>(tenantId.toLowerCase(), DIRECTORY_ROW);
-      return fromEntity(entity);
+      return { entry: fromEntity(entity), etag: entity.etag };
     } catch (error) {
       if (error instanceof RestError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Passive deletion starts: from now on the tenant takes no writes (events are refused, its routes answer
+   * 404), so nothing lands behind the purge. Only from `subscriptionEnded` (a reactivation that came first
+   * wins); idempotent. False when the tenant is no longer due (reactivated meanwhile).
+   */
+  async beginPurge(tenantId: string): Promise<boolean> {
+    const found = await this.read(tenantId);
+    if (!found) return false;
+    if (found.entry.status === 'purging') return true;
+    if (found.entry.status !== 'subscriptionEnded') return false;
+    const table = await this.table();
+    try {
+      await table.updateEntity({ ...toEntity(found.entry), status: 'purging' }, 'Replace', {
+        etag: found.etag,
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 412) return this.beginPurge(tenantId);
       throw error;
     }
   }
@@ -81,7 +108,7 @@ export class TenantDirectory {
   /** The tenant's storage scope; 404 TenantNotFound for a tenant that was never provisioned. */
   async resolve(tenantId: string): Promise<TenantScope> {
     const entry = await this.get(tenantId);
-    if (!entry || entry.status === 'purged') {
+    if (!entry || entry.status === 'purged' || entry.status === 'purging') {
       throw new DomainError('TenantNotFound', `Tenant ${tenantId} does not exist.`);
     }
     return this.scopeOf(entry);
@@ -98,13 +125,15 @@ export class TenantDirectory {
 
   /**
    * Enters a tenant in the directory with the geography that best fits its country. Idempotent: a tenant
-   * provisioned again keeps its geography (it never changes by itself); only the display name follows.
+   * provisioned again keeps its geography (it never changes by itself); only the display name follows. A
+   * tenant whose subscription ended is active again (`reactivated`: when it had ended); a purged one is
+   * refused.
    */
   async provision(input: {
     tenantId: string;
     countryCode: string;
     displayName: string;
-  }): Promise<{ entry: TenantEntry; created: boolean }> {
+  }): Promise<{ entry: TenantEntry; created: boolean; reactivated?: string | undefined }> {
     const tenantId = input.tenantId.toLowerCase();
     const countryCode = input.countryCode.toUpperCase();
     if (!regionOf(countryCode)) {
@@ -129,16 +158,34 @@ export class TenantDirectory {
     } catch (error) {
       if (!(error instanceof RestError && error.statusCode === 409)) throw error;
     }
-    const existing = await this.get(tenantId);
-    if (!existing) throw new DomainError('Conflict', `Tenant ${tenantId} changed while it was provisioned.`);
-    if (existing.displayName !== input.displayName) {
-      await table.updateEntity(
-        { partitionKey: tenantId, rowKey: DIRECTORY_ROW, displayName: input.displayName },
-        'Merge',
-      );
-      existing.displayName = input.displayName;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const found = await this.read(tenantId);
+      if (!found) throw new DomainError('Conflict', `Tenant ${tenantId} changed while it was provisioned.`);
+      const existing = found.entry;
+      if (existing.status === 'purged' || existing.status === 'purging') {
+        // Its data, keys and log are (being) deleted for good: the same id cannot start again there.
+        throw new DomainError('NotEligible', `Tenant ${tenantId} was purged after its subscription ended.`);
+      }
+      const reactivated = existing.status === 'subscriptionEnded';
+      if (existing.displayName === input.displayName && !reactivated)
+        return { entry: existing, created: false };
+      // A subscription that starts again cancels the pending passive deletion (SPEC §6); guarded, so a
+      // purge that began meanwhile is never undone half-way.
+      const { subscriptionEndedAt: _ended, ...rest } = existing;
+      const next: TenantEntry = { ...rest, displayName: input.displayName, status: 'active' };
+      try {
+        await table.updateEntity(toEntity(next), 'Replace', { etag: found.etag });
+      } catch (error) {
+        if (error instanceof RestError && error.statusCode === 412) continue;
+        throw error;
+      }
+      return {
+        entry: next,
+        created: false,
+        ...(reactivated ? { reactivated: existing.subscriptionEndedAt } : {}),
+      };
     }
-    return { entry: existing, created: false };
+    throw new DomainError('Conflict', `Tenant ${tenantId} kept changing while it was provisioned.`);
   }
 
   /** The end of passive deletion: the tenant's data is gone; the entry stays as the record of it. */
@@ -159,7 +206,7 @@ export class TenantDirectory {
   /** Records the end of a tenant's subscription (idempotent: the first end date stays). */
   async endSubscription(tenantId: string, endedAt: string): Promise<TenantEntry> {
     const entry = await this.get(tenantId);
-    if (!entry || entry.status === 'purged') {
+    if (!entry || entry.status === 'purged' || entry.status === 'purging') {
       throw new DomainError('TenantNotFound', `Tenant ${tenantId} does not exist.`);
     }
     if (entry.status === 'subscriptionEnded') return entry;

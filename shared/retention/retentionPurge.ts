@@ -102,7 +102,7 @@ export class RetentionPurge {
       subjectsSkipped: 0,
       tenantPurged: false,
     };
-    if (this.subscriptionPurgeDue(entry, today)) {
+    if (this.subscriptionPurgeDue(entry, today) && (await this.directory.beginPurge(entry.tenantId))) {
       await this.purgeWholeTenant(tenant, report);
       return report;
     }
@@ -158,6 +158,7 @@ export class RetentionPurge {
   }
 
   private subscriptionPurgeDue(entry: TenantEntry, today: string): boolean {
+    if (entry.status === 'purging') return true;
     return (
       entry.status === 'subscriptionEnded' &&
       !!entry.subscriptionEndedAt &&

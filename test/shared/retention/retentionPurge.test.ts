@@ -7,10 +7,11 @@ import { join } from 'node:path';
 
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 
+import { personalDataEvents } from '../../../functions/personalDataEvents';
 import { retentionPurge } from '../../../functions/retentionPurge';
 import { azuriteConnectionString, DEV_ACCOUNT } from '../../../local/azurite';
 import { createServices } from '../../../shared/composition';
-import { invokeTimer } from '../../../shared/hosting/invoke';
+import { invokeQueue, invokeTimer } from '../../../shared/hosting/invoke';
 import type { RecordCategory } from '../../../shared/requests/dataSubjectRequest';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { anonymousPartition, RecordRetention } from '../../../shared/records/recordRetention';
@@ -233,6 +234,87 @@ describe('retention purge, by the calendar', () => {
     await expect(services.directory.resolve(tenant.tenantId)).rejects.toMatchObject({
       code: 'TenantNotFound',
     });
+  });
+});
+
+describe('the lifecycle of a tenant', () => {
+  const deliver = (message: Record<string, unknown>) =>
+    invokeQueue(personalDataEvents, services, message, invocationContext('personalDataEvents'));
+  const rowsOf = async (tenant: TenantScope) => {
+    let count = 0;
+    for (const name of Object.values(TABLES)) {
+      const table = await tenant.account.table(name);
+      for await (const _row of table.listEntities({
+        queryOptions: {
+          filter: `PartitionKey ge '${tenant.tenantId}' and PartitionKey lt '${tenant.tenantId}~'`,
+        },
+      })) {
+        count++;
+      }
+    }
+    return count;
+  };
+
+  it('a tenant provisioned again after its subscription ended is active again: the passive deletion is cancelled and audited', async () => {
+    const tenant = await newTenant();
+    await put(tenant, 'directory', '2026-01-01T00:00:00Z');
+    await services.directory.endSubscription(tenant.tenantId, '2026-03-01T12:00:00Z');
+    now = new Date('2026-03-10T09:00:00Z');
+    const provisioned = {
+      type: 'tenant.provisioned',
+      tenantId: tenant.tenantId,
+      countryCode: 'DE',
+      displayName: 'T',
+    };
+    await deliver({ ...provisioned, eventId: `again-${tenant.tenantId}` });
+    await deliver({ ...provisioned, eventId: `again-${tenant.tenantId}` });
+    expect(await services.directory.get(tenant.tenantId)).toMatchObject({ status: 'active' });
+    expect(await services.directory.get(tenant.tenantId)).not.toHaveProperty('subscriptionEndedAt');
+    const audited = await services.audit.list(tenant, { action: 'tenant.reactivated' }, { top: 10 });
+    expect(audited.items.map((e) => e.details)).toEqual([
+      expect.objectContaining({ subscriptionEndedAt: '2026-03-01T12:00:00Z', passiveDeletion: 'cancelled' }),
+    ]);
+    expect(await purgeOn(tenant, '2026-04-01')).toMatchObject({ tenantPurged: false });
+    expect(await held(tenant)).toEqual({ directory: 1 });
+  });
+
+  it('refuses, before any write, events for a tenant being purged or purged, and its provisioning again', async () => {
+    const tenant = await newTenant();
+    await put(tenant, 'directory', '2026-01-01T00:00:00Z');
+    await services.directory.endSubscription(tenant.tenantId, '2026-03-01T12:00:00Z');
+    now = new Date('2026-03-31T02:00:00Z');
+    expect(await services.directory.beginPurge(tenant.tenantId)).toBe(true);
+    const upsert = (eventId: string) => ({
+      type: 'record.upserted',
+      tenantId: tenant.tenantId,
+      eventId,
+      category: 'directory',
+      recordId: `late-${eventId}`,
+      subject: adele,
+      occurredAt: '2026-03-30T00:00:00Z',
+      data: { late: true },
+    });
+    const before = await rowsOf(tenant);
+    await deliver(upsert(`during-${tenant.tenantId}`));
+    expect(await rowsOf(tenant)).toBe(before);
+    expect(await purgeOn(tenant, '2026-03-31')).toMatchObject({ tenantPurged: true });
+    await deliver(upsert(`after-${tenant.tenantId}`));
+    await deliver({
+      type: 'tenant.provisioned',
+      tenantId: tenant.tenantId,
+      eventId: `p2-${tenant.tenantId}`,
+      countryCode: 'DE',
+      displayName: 'T',
+    });
+    expect(await rowsOf(tenant)).toBe(0);
+    expect(await services.directory.get(tenant.tenantId)).toMatchObject({ status: 'purged' });
+    const poison = await services.storage.global.queue(QUEUES.personalDataEventsPoison);
+    const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
+    const reasons = peekedMessageItems
+      .map((m) => decodeMessage(m.messageText) as { reason: string; message: { eventId?: string } })
+      .filter((m) => String(m.message.eventId).endsWith(tenant.tenantId))
+      .map((m) => m.reason.split(':')[0]);
+    expect(reasons.sort()).toEqual(['NotEligible', 'TenantNotFound', 'TenantNotFound']);
   });
 });
 
