@@ -1,11 +1,12 @@
-// GET /api/openapi.json (no auth): the OpenAPI 3.1 document of every HTTP function, from their zod schemas.
+// GET /api/openapi.json (no auth): the OpenAPI 3.1 document of every HTTP function, from their zod schemas,
+// naming the server it is served from.
 import { operation } from '../shared/http/apiOperation';
-import { API_VERSION, buildOpenApiDocument } from '../shared/http/openApiDocument';
+import { API_VERSION, describeApi, type OpenApiDocument, servedFrom } from '../shared/http/openApiDocument';
 import type { FunctionDefinition, HttpFunction } from '../shared/hosting/functionDefinition';
 
 /** Takes the registry lazily: the registry lists this function too. */
 export function openApiFunction(registry: () => readonly FunctionDefinition[]): HttpFunction {
-  let document: string | undefined;
+  let api: OpenApiDocument | undefined;
   return {
     kind: 'http',
     name: 'openApi',
@@ -16,14 +17,14 @@ export function openApiFunction(registry: () => readonly FunctionDefinition[]): 
         summary: 'This API described as OpenAPI 3.1.',
         access: { kind: 'public' },
         responses: [{ status: 200, description: 'The OpenAPI document.' }],
-        async handle() {
-          document ??= JSON.stringify(
-            buildOpenApiDocument(
-              registry().filter((fn): fn is HttpFunction => fn.kind === 'http'),
-              API_VERSION,
-            ),
+        async handle({ services, request }) {
+          api ??= describeApi(
+            registry().filter((fn): fn is HttpFunction => fn.kind === 'http'),
+            API_VERSION,
           );
-          return { status: 200, body: document };
+          // The address callers reach the app at, as download links name it (PUBLIC_BASE_URL behind a gateway).
+          const server = services.config.publicBaseUrl ?? new URL(request.url).origin;
+          return { status: 200, body: JSON.stringify(servedFrom(api, server)) };
         },
       }),
     },

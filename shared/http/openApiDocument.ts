@@ -13,10 +13,28 @@ const JSON_TYPE = 'application/json';
 /** The version of the HTTP contract (SPEC.md), not of the package. */
 export const API_VERSION = '1.0.0';
 
+export type OpenApiDocument = ReturnType<typeof createDocument>;
+
+/** The document as served from `serverUrl`: the origin its paths (all under `/api`) are reached at. */
 export function buildOpenApiDocument(
   functions: readonly HttpFunction[],
   version: string,
-): ReturnType<typeof createDocument> {
+  serverUrl: string,
+): OpenApiDocument {
+  return servedFrom(describeApi(functions, version), serverUrl);
+}
+
+/**
+ * The same document naming another server. The host serves it from more than one address (a gateway, the app's
+ * own), so the costly part is built once and only `servers` changes.
+ */
+export function servedFrom(document: OpenApiDocument, serverUrl: string): OpenApiDocument {
+  const { openapi, info, ...rest } = document;
+  return { openapi, info, servers: [{ url: serverUrl.replace(/\/+$/, '') }], ...rest };
+}
+
+/** Everything but `servers`, from the operations' zod schemas. */
+export function describeApi(functions: readonly HttpFunction[], version: string): OpenApiDocument {
   const paths: ZodOpenApiPathsObject = {};
   for (const fn of functions) {
     const path = `/api/${fn.route}`;
@@ -33,6 +51,8 @@ export function buildOpenApiDocument(
       version,
       description:
         'Data subject requests (GDPR, CCPA), retention, audit and data residency for a device-management platform.',
+      // The package is private ("private": true): no licence is granted. SPDX names such terms LicenseRef-*.
+      license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
     },
     components: {
       securitySchemes: {

@@ -1,4 +1,10 @@
 // GET /api/openapi.json and GET /api/health need no token and describe the running service.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+import { HttpRequest } from '@azure/functions';
+
+import { openApiFunction } from '../../functions/openApi';
 import { functionRegistry } from '../../functions/registry';
 import { startTestHost, type TestHost } from '../support/testHost';
 
@@ -19,6 +25,32 @@ describe('GET /api/openapi.json', () => {
       expect(item).toBeDefined();
       for (const method of Object.keys(fn.operations)) expect(item[method.toLowerCase()]).toBeDefined();
     }
+  });
+
+  it('names the server it is served from', async () => {
+    const doc = (await host.call('GET', '/api/openapi.json')).body;
+    expect(doc.servers).toEqual([{ url: host.baseUrl }]);
+    // The paths carry the /api prefix, so the server is the bare origin.
+    expect(Object.keys(doc.paths).every((path) => path.startsWith('/api/'))).toBe(true);
+  });
+
+  it('names the public address instead when the app is reached through a gateway (PUBLIC_BASE_URL)', async () => {
+    const served = await openApiFunction(() => functionRegistry).operations.GET!.handle({
+      services: { config: { publicBaseUrl: 'https://privacy.contoso.com' } },
+      request: new HttpRequest({ url: 'http://10.0.0.4:7071/api/openapi.json', method: 'GET' }),
+    } as never);
+    expect(JSON.parse(served.body as string).servers).toEqual([{ url: 'https://privacy.contoso.com' }]);
+  });
+
+  it("passes Redocly's recommended rules with no error", async () => {
+    const served = await host.call('GET', '/api/openapi.json');
+    const problems = redoclyLint(JSON.stringify(served.body));
+    expect(problems.filter((p) => p.severity === 'error')).toEqual([]);
+    // The linter does apply the recommended rules: the same document without its servers fails.
+    const { servers: _servers, ...serverless } = served.body;
+    expect(redoclyLint(JSON.stringify(serverless))).toContainEqual(
+      expect.objectContaining({ ruleId: 'no-empty-servers', severity: 'error' }),
+    );
   });
 
   it('describes request bodies from the zod schemas that validate them', async () => {
@@ -53,6 +85,37 @@ describe('GET /api/openapi.json', () => {
     );
   });
 });
+
+interface LintProblem {
+  ruleId: string;
+  severity: 'error' | 'warn';
+  message: string;
+  pointer?: string;
+}
+
+// @redocly/openapi-core is an ES module, which jest's CommonJS loader cannot load untransformed: it runs in a
+// node of its own, offline, with the recommended ruleset (what `npx @redocly/cli lint` applies by default).
+const LINT_SCRIPT = `
+import { createConfig, lintFromString } from '@redocly/openapi-core';
+let source = '';
+for await (const chunk of process.stdin) source += chunk;
+const config = await createConfig({ extends: ['recommended'] });
+const problems = await lintFromString({ source, absoluteRef: 'openapi.json', config });
+process.stdout.write(JSON.stringify(problems.map((p) => ({
+  ruleId: p.ruleId, severity: p.severity, message: p.message, pointer: p.location[0]?.pointer,
+}))));
+`;
+
+function redoclyLint(document: string): LintProblem[] {
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', LINT_SCRIPT], {
+    input: document,
+    cwd: join(__dirname, '..', '..'),
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  if (run.status !== 0) throw new Error(`Redocly lint did not run: ${run.stderr || run.error}`);
+  return JSON.parse(run.stdout) as LintProblem[];
+}
 
 describe('GET /api/health', () => {
   it('reports every storage account reachable', async () => {
