@@ -16,6 +16,8 @@ module.exports = {
   // jose is ESM-only; let ts-jest turn it into CommonJS for jest's module loader.
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   globalSetup: '<rootDir>/test/support/globalSetup.ts',
+  // fast-check's seed fixed for every property test (FC_SEED and FUZZ_RUNS override it).
+  setupFiles: ['<rootDir>/test/support/fastCheck.ts'],
   globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
   testTimeout: 30000,
 };
