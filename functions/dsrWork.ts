@@ -23,7 +23,8 @@ export const dsrWork: QueueFunction = {
         return;
       }
       if (dequeueCountOf(context) >= MAX_DEQUEUE_COUNT) {
-        await services.fulfilment.fail(work, error instanceof Error ? error.message : String(error));
+        context.error(`dsr-work ${work.step} of request ${work.requestId} failed for good:`, error);
+        await services.fulfilment.fail(work, error);
       }
       throw error; // redelivered, or moved to dsr-work-poison with this reason by the host adapter
     }

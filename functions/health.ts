@@ -31,8 +31,10 @@ export const health: HttpFunction = {
         { status: 200, description: 'Every storage account answers.', schema: healthSchema },
         { status: 503, description: 'Some storage account does not answer.', schema: healthSchema },
       ],
-      async handle({ services }) {
-        const report = await healthReport(services.storage, services.poison);
+      async handle({ services, log }) {
+        const report = await healthReport(services.storage, services.poison, (message, error) =>
+          log.warn(message, error),
+        );
         return {
           status: report.status === 'healthy' ? 200 : 503,
           body: report,

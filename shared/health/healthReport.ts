@@ -17,15 +17,23 @@ export interface HealthReport {
   poisonMessages: Record<string, number | null>;
 }
 
+class ProbeTimeout extends Error {}
+
 const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T> =>
   Promise.race([
     promise,
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref(),
-    ),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new ProbeTimeout()), ms).unref()),
   ]);
 
-export async function healthReport(storage: StorageAccounts, poison: PoisonQueue): Promise<HealthReport> {
+/** Why an account did not answer, in words that name no host, address or library (the log has the rest). */
+const TIMED_OUT = `no answer within ${PROBE_TIMEOUT_MS / 1000} s`;
+const UNREACHABLE = 'unreachable';
+
+export async function healthReport(
+  storage: StorageAccounts,
+  poison: PoisonQueue,
+  log: (message: string, error: unknown) => void = () => undefined,
+): Promise<HealthReport> {
   const accounts = storage.all();
   const probes = await Promise.all(
     accounts.map(async (account): Promise<[string, AccountHealth]> => {
@@ -34,10 +42,11 @@ export async function healthReport(storage: StorageAccounts, poison: PoisonQueue
         await withTimeout(account.ping(), PROBE_TIMEOUT_MS);
         return [account.label, { reachable: true, latencyMs: Math.round(performance.now() - started) }];
       } catch (error) {
-        const message = error instanceof Error ? error.message.split('\n')[0] : 'unreachable';
+        log(`Storage account ${account.label} did not answer the health probe:`, error);
+        const reason = error instanceof ProbeTimeout ? TIMED_OUT : UNREACHABLE;
         return [
           account.label,
-          { reachable: false, latencyMs: Math.round(performance.now() - started), error: message },
+          { reachable: false, latencyMs: Math.round(performance.now() - started), error: reason },
         ];
       }
     }),

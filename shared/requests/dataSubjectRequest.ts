@@ -144,7 +144,8 @@ export interface DataSubjectRequest {
     earlierHolders?: number;
   };
   result?: Record<string, unknown>;
-  failure?: { step: string; reason: string; at: string };
+  /** Why the request failed: the step, a code, and words for people (never internals). */
+  failure?: { step: string; code?: string; reason: string; at: string };
   createdBy: Actor;
   /**
    * Internal, never shown: the subject the request acts on (SPEC §4-§5), pinned when it is taken in (an
@@ -211,7 +212,9 @@ export const requestViewSchema = z
       })
       .optional(),
     result: z.record(z.string(), z.unknown()).optional(),
-    failure: z.object({ step: z.string(), reason: z.string(), at: z.iso.datetime() }).optional(),
+    failure: z
+      .object({ step: z.string(), code: z.string().optional(), reason: z.string(), at: z.iso.datetime() })
+      .optional(),
     createdBy: actorSchema,
   })
   .meta({ id: 'DataSubjectRequest' });

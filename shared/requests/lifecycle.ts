@@ -42,8 +42,9 @@ export interface TransitionInput {
   actor: Actor;
   at: Date;
   reason?: string;
-  /** For `fail`: the step that failed. */
+  /** For `fail`: the step that failed, and the failure's code. */
   step?: string;
+  code?: string;
 }
 
 const invalid = (request: DataSubjectRequest, action: LifecycleAction, why?: string) =>
@@ -108,6 +109,11 @@ export function transition(
   };
   if (action === 'decline') next.decision = { reason: input.reason ?? '' };
   if (action === 'fail')
-    next.failure = { step: input.step ?? 'unknown', reason: input.reason ?? 'unknown', at };
+    next.failure = {
+      step: input.step ?? 'unknown',
+      code: input.code ?? 'Internal',
+      reason: input.reason ?? 'unknown',
+      at,
+    };
   return next;
 }

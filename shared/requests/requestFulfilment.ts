@@ -14,6 +14,7 @@ import type { SubjectErasure } from '../records/subjectErasure';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
 import { type DataSubjectRequest, RECORD_CATEGORIES, type RecordCategory } from './dataSubjectRequest';
 import type { DataSubjectRequestService } from './requestService';
+import { stepFailure } from './stepFailure';
 
 export const dsrWorkMessageSchema = z.object({
   tenantId: z.uuid(),
@@ -45,18 +46,23 @@ export class RequestFulfilment {
     else await this.fulfil(tenant, request);
   }
 
-  /** Marks the request failed at a step, with the reason (the last delivery of a failing message). */
-  async fail(message: DsrWorkMessage, reason: string): Promise<void> {
+  /**
+   * Marks the request failed at a step (the last delivery of a failing message), with a code and words for
+   * people; the raw error is for the log only.
+   */
+  async fail(message: DsrWorkMessage, error: unknown): Promise<void> {
     const tenant = await this.directory.resolve(message.tenantId);
+    const { code, reason } = stepFailure(error);
     try {
       await this.requests.change(tenant, message.requestId, 'fail', {
         actor: WORKER,
         correlationId: message.requestId,
         reason,
+        code,
         step: message.step,
       });
-    } catch (error) {
-      if (!(error instanceof DomainError && error.code === 'InvalidState')) throw error;
+    } catch (failure) {
+      if (!(failure instanceof DomainError && failure.code === 'InvalidState')) throw failure;
     }
   }
 

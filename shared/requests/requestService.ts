@@ -54,8 +54,9 @@ export interface ChangeContext {
   actor: Actor;
   correlationId: string;
   reason?: string;
-  /** For `fail`: the step that failed. */
+  /** For `fail`: the step that failed, and the failure's code. */
   step?: string;
+  code?: string;
 }
 
 /** Which subject a request names (records capability): read only, at intake. */
@@ -180,6 +181,7 @@ export class DataSubjectRequestService {
           at: this.clock(),
           ...(change.reason ? { reason: change.reason } : {}),
           ...(change.step ? { step: change.step } : {}),
+          ...(change.code ? { code: change.code } : {}),
         }),
       );
       try {

@@ -197,10 +197,10 @@ describe('dsr-work: at-least-once delivery', () => {
     }
     await step(tenant, id, 'fulfil', 5);
     const failed = await services.requests.get(tenant, id);
-    expect(failed).toMatchObject({
-      status: 'failed',
-      failure: { step: 'fulfil', reason: 'storage is on fire' },
-    });
+    // The request tells people what happened in words of theirs; the raw error went to the log.
+    expect(failed).toMatchObject({ status: 'failed', failure: { step: 'fulfil', code: 'Internal' } });
+    expect(failed.failure?.reason).toMatch(/^This step failed unexpectedly\. Retry the request/);
+    expect(JSON.stringify(failed)).not.toContain('fire');
     const poison = await services.storage.global.queue(QUEUES.dsrWorkPoison);
     const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
     const kept = peekedMessageItems
@@ -222,6 +222,23 @@ describe('dsr-work: at-least-once delivery', () => {
       'dsr.retried',
       'dsr.completed',
     ]);
+  });
+
+  it('a step failing for good on a storage fault says so in words, without the storage error', async () => {
+    const tenant = await newTenant();
+    const subject = person();
+    await ingest(tenant, subject);
+    const id = await approved(tenant, exportOf(subject));
+    const fault = Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:443 (table.core.windows.net)'), {
+      code: 'ECONNREFUSED',
+    });
+    jest.spyOn(services.records, 'listPages').mockImplementation(() => {
+      throw fault;
+    });
+    await step(tenant, id, 'fulfil', 5);
+    const failed = await services.requests.get(tenant, id);
+    expect(failed.failure).toMatchObject({ step: 'fulfil', code: 'StorageUnavailable' });
+    expect(JSON.stringify(failed)).not.toMatch(/ECONNREFUSED|10\.0\.0\.7|windows\.net/);
   });
 
   it('a malformed message or one for an unknown request is poisoned at once with its reason', async () => {

@@ -105,7 +105,12 @@ describe('request lifecycle', () => {
       reason: 'boom',
       step: 'fulfil',
     });
-    expect(failed.failure).toEqual({ step: 'fulfil', reason: 'boom', at: now.toISOString() });
+    expect(failed.failure).toEqual({
+      step: 'fulfil',
+      code: 'Internal',
+      reason: 'boom',
+      at: now.toISOString(),
+    });
     const retried = transition(failed, 'retry', { actor: admin, at: now });
     expect(retried.status).toBe('inProgress');
     expect(retried.failure).toBeUndefined();
