@@ -29,7 +29,14 @@ import { odata, RestError, type TableClient, type TransactionAction } from '@azu
 
 import type { Clock } from '../clock';
 import { DomainError } from '../errors';
-import { decodeContinuation, encodeContinuation, type Page, type PageRequest } from '../paging';
+import {
+  issueContinuation,
+  listScope,
+  type Page,
+  type PageRequest,
+  readContinuation,
+  sequencePosition,
+} from '../paging';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import { type ChainHead, type ChainPosition, ChainVerifier, GENESIS, hashEvent } from './auditChain';
@@ -166,17 +173,6 @@ interface PurgedRow {
   id?: string;
 }
 
-interface ListPosition {
-  /** Sequence after which the next page starts. */
-  after: number;
-}
-
-const isListPosition = (value: unknown): value is ListPosition =>
-  typeof value === 'object' &&
-  value !== null &&
-  Number.isSafeInteger((value as ListPosition).after) &&
-  (value as ListPosition).after >= 0;
-
 export class TableAuditLog implements AuditLog {
   private readonly blockSize: number;
   /** Last known block per tenant chain; blocks only grow, so the search for the head starts here. */
@@ -212,7 +208,9 @@ export class TableAuditLog implements AuditLog {
   }
 
   async list(tenant: TenantScope, filter: AuditFilter, page: PageRequest): Promise<Page<AuditEvent>> {
-    const requested = decodeContinuation(page.continuation, isListPosition)?.after ?? 0;
+    // A position is only read in the log it was issued for: another tenant's token is refused.
+    const scope = listScope(TABLES.audit, tenant.tenantId);
+    const requested = readContinuation(page.continuation, scope, sequencePosition)?.after ?? 0;
     const top = Math.max(1, page.top);
     const table = await tenant.account.table(TABLES.audit);
     const [start, tail] = await Promise.all([
@@ -249,7 +247,7 @@ export class TableAuditLog implements AuditLog {
       block += 1;
     }
     after = Math.min(after, tail.sequence);
-    return after < tail.sequence ? { items, continuation: encodeContinuation({ after }) } : { items };
+    return after < tail.sequence ? { items, continuation: issueContinuation(scope, { after }) } : { items };
   }
 
   async verify(tenant: TenantScope): Promise<AuditVerification> {

@@ -4,7 +4,14 @@
 // subject key (so a restriction made by any of the subject's names is the subject's).
 import { odata, RestError, type TableClient } from '@azure/data-tables';
 
-import { decodeContinuation, encodeContinuation, type Page, type PageRequest } from '../paging';
+import {
+  keysetPage,
+  listScope,
+  type Page,
+  type PageRequest,
+  readContinuation,
+  rowKeyPosition,
+} from '../paging';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import type { DataSubject } from '../requests/dataSubjectRequest';
@@ -24,8 +31,8 @@ interface RestrictionEntity {
   restrictedAt: string;
 }
 
-const isContinuation = (v: unknown): v is { t: string } =>
-  typeof v === 'object' && v !== null && typeof (v as { t?: unknown }).t === 'string';
+/** A list resumes after the last subject key it handed out, inside the tenant's own partition. */
+const listPosition = rowKeyPosition();
 
 export class RestrictionStore {
   private table(tenant: TenantScope): Promise<TableClient> {
@@ -85,20 +92,17 @@ export class RestrictionStore {
   }
 
   async list(tenant: TenantScope, page: PageRequest): Promise<Page<Restriction>> {
-    const continuation = decodeContinuation(page.continuation, isContinuation);
+    const scope = listScope(TABLES.restrictions, tenant.tenantId);
+    const position = readContinuation(page.continuation, scope, listPosition);
+    const conditions = [odata`PartitionKey eq ${tenant.tenantId}`];
+    if (position) conditions.push(odata`RowKey gt ${position.after}`);
     const table = await this.table(tenant);
-    const result = await table
-      .listEntities<RestrictionEntity>({
-        queryOptions: { filter: odata`PartitionKey eq ${tenant.tenantId}` },
-      })
-      .byPage({ maxPageSize: page.top, ...(continuation ? { continuationToken: continuation.t } : {}) })
-      .next();
-    if (result.done) return { items: [] };
-    const next = (result.value as { continuationToken?: string }).continuationToken;
-    return {
-      items: result.value.map(toRestriction),
-      ...(next ? { continuation: encodeContinuation({ t: next }) } : {}),
-    };
+    const top = Math.max(1, page.top);
+    const pages = table
+      .listEntities<RestrictionEntity>({ queryOptions: { filter: conditions.join(' and ') } })
+      .byPage({ maxPageSize: top + 1 });
+    const found = await keysetPage(pages, top, scope, (row) => row.rowKey);
+    return { ...found, items: found.items.map(toRestriction) };
   }
 }
 

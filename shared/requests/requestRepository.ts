@@ -5,7 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { odata, RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 
 import { DomainError, notFound } from '../errors';
-import { decodeContinuation, encodeContinuation, type Page, type PageRequest } from '../paging';
+import {
+  keysetPage,
+  listScope,
+  type Page,
+  type PageRequest,
+  readContinuation,
+  rowKeyPosition,
+} from '../paging';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import type { DataSubjectRequest, RequestStatus, RequestType } from './dataSubjectRequest';
@@ -43,8 +50,8 @@ export interface RequestFilter {
   type?: RequestType;
 }
 
-const isContinuation = (v: unknown): v is { t: string } =>
-  typeof v === 'object' && v !== null && typeof (v as { t?: unknown }).t === 'string';
+/** A list resumes after the last request id it handed out, inside the tenant's own partition. */
+const listPosition = rowKeyPosition(REQUEST_ID_PATTERN);
 
 export class RequestRepository {
   private table(tenant: TenantScope): Promise<TableClient> {
@@ -103,22 +110,19 @@ export class RequestRepository {
     filter: RequestFilter,
     page: PageRequest,
   ): Promise<Page<DataSubjectRequest>> {
-    const continuation = decodeContinuation(page.continuation, isContinuation);
+    const scope = listScope(TABLES.requests, tenant.tenantId);
+    const position = readContinuation(page.continuation, scope, listPosition);
     const conditions = [odata`PartitionKey eq ${tenant.tenantId}`];
+    if (position) conditions.push(odata`RowKey gt ${position.after}`);
     if (filter.status) conditions.push(odata`status eq ${filter.status}`);
     if (filter.type) conditions.push(odata`type eq ${filter.type}`);
     const table = await this.table(tenant);
+    const top = Math.max(1, page.top);
     const pages = table
       .listEntities<RequestEntity>({ queryOptions: { filter: conditions.join(' and ') } })
-      .byPage({ maxPageSize: page.top, ...(continuation ? { continuationToken: continuation.t } : {}) });
-    const result = await pages.next();
-    if (result.done) return { items: [] };
-    const entities = result.value as TableEntityResult<RequestEntity>[] & { continuationToken?: string };
-    const next = entities.continuationToken;
-    return {
-      items: entities.map((entity) => fromEntity(entity).request),
-      ...(next ? { continuation: encodeContinuation({ t: next }) } : {}),
-    };
+      .byPage({ maxPageSize: top + 1 });
+    const found = await keysetPage(pages, top, scope, (entity) => entity.rowKey);
+    return { ...found, items: found.items.map((entity) => fromEntity(entity).request) };
   }
 }
 
