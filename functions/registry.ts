@@ -13,6 +13,7 @@ import { openApiFunction } from './openApi';
 import { packageDownload } from './packageDownload';
 import { personalDataEvents } from './personalDataEvents';
 import { requestDeadlines } from './requestDeadlines';
+import { requestRecovery } from './requestRecovery';
 import { restrictions } from './restrictions';
 import { retentionPurge } from './retentionPurge';
 import { retentionWork } from './retentionWork';
@@ -39,4 +40,5 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   retentionPurge,
   retentionWork,
   requestDeadlines,
+  requestRecovery,
 ];

@@ -18,6 +18,7 @@ import { RetentionPurge } from './retention/retentionPurge';
 import { IdempotencyStore } from './requests/idempotencyStore';
 import { PackageLinks } from './requests/packageLinks';
 import { RequestDeadlines } from './requests/requestDeadlines';
+import { RequestRecovery } from './requests/requestRecovery';
 import { RequestFulfilment } from './requests/requestFulfilment';
 import { RequestRepository } from './requests/requestRepository';
 import { DataSubjectRequestService } from './requests/requestService';
@@ -37,6 +38,7 @@ export interface Services {
   workQueue: WorkQueue;
   requests: DataSubjectRequestService;
   deadlines: RequestDeadlines;
+  recovery: RequestRecovery;
   events: PersonalDataEventProcessor;
   records: RecordStore;
   restrictions: RestrictionStore;
@@ -89,6 +91,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     workQueue,
     requests,
     deadlines: new RequestDeadlines(directory, requests, clock),
+    recovery: new RequestRecovery(directory, requests, workQueue, clock),
     events: new PersonalDataEventProcessor(directory, audit, poison, records),
     records,
     restrictions,

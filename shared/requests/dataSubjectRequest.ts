@@ -159,6 +159,9 @@ export interface DataSubjectRequest {
     /** What a delete request erases, counted before erasure removes what would count it. */
     counts?: Record<string, number>;
     packages?: number;
+    /** How often the recovery timer put a stopped step back on the queue, and when it last did. */
+    stalls?: number;
+    resumedAt?: string;
   };
 }
 

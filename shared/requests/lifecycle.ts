@@ -30,7 +30,8 @@ const TRANSITIONS: Record<
   decline: { from: DECIDABLE, to: 'declined' },
   cancel: { from: DECIDABLE, to: 'cancelled' },
   complete: { from: ['inProgress'], to: 'completed' },
-  fail: { from: ['discovering', 'inProgress'], to: 'failed' },
+  // `received`: its discovery never started (the recovery timer gives up on it).
+  fail: { from: ['received', 'discovering', 'inProgress'], to: 'failed' },
 };
 
 export const TERMINAL_STATUSES: readonly RequestStatus[] = ['completed', 'declined', 'cancelled'];

@@ -147,7 +147,7 @@ export class DataSubjectRequestService {
       subjectHolder: named.holder,
     };
     const stored = await this.repository.insert(tenant, request, this.effectsOf(request, 'create', change));
-    return this.view((await this.settle(tenant, stored)).request);
+    return this.view((await this.settleOrLeave(tenant, stored)).request);
   }
 
   async get(tenant: TenantScope, id: string): Promise<RequestView> {
@@ -190,7 +190,7 @@ export class DataSubjectRequestService {
           outbox: [...stored.outbox, ...this.effectsOf(next, action, change)],
           etag: stored.etag,
         });
-        return this.view((await this.settle(tenant, saved)).request);
+        return this.view((await this.settleOrLeave(tenant, saved)).request);
       } catch (error) {
         if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
       }
@@ -245,10 +245,23 @@ export class DataSubjectRequestService {
           outbox: [...stored.outbox, ...effects],
           etag: stored.etag,
         });
-        return this.view((await this.settle(tenant, saved)).request);
+        return this.view((await this.settleOrLeave(tenant, saved)).request);
       } catch (error) {
         if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
       }
+    }
+  }
+
+  /**
+   * After a change is durable: its effects are carried out now if they can be; if not (the audit chain is
+   * busy, storage faltered), the change stands and they stay on the request, where the next operation on it
+   * or the `requestRecovery` timer carries them out.
+   */
+  private async settleOrLeave(tenant: TenantScope, stored: StoredRequest): Promise<StoredRequest> {
+    try {
+      return await this.settle(tenant, stored);
+    } catch {
+      return stored;
     }
   }
 

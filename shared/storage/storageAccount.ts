@@ -32,6 +32,8 @@ export interface StorageClientOptions {
    */
   blobPolicies?: BlobRequestPolicyFactory[];
   queuePolicies?: QueueRequestPolicyFactory[];
+  /** Table retry timing (tests with injected faults shorten it; production keeps the SDK's). */
+  tableRetry?: TableServiceClientOptions['retryOptions'];
 }
 
 let sharedCredential: TokenCredential | undefined;
@@ -142,6 +144,7 @@ export class StorageAccount {
           { policy: guardedDeletePolicy, position: 'perCall' as const },
         ],
         allowInsecureConnection: true,
+        ...(this.options.tableRetry ? { retryOptions: this.options.tableRetry } : {}),
       };
       return this.setting.kind === 'connectionString'
         ? TableClient.fromConnectionString(this.setting.connectionString, name, options)

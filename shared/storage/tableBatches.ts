@@ -83,17 +83,39 @@ export async function deleteVersions(
         if (!isStatus(error, 404) && !isStatus(error, 412)) throw error;
       }
       for (const version of versions) {
-        try {
-          await table.deleteEntity(version.partitionKey, version.rowKey, { etag: version.etag });
-          result.deleted.push(keysOnly(version));
-        } catch (error) {
-          if (isStatus(error, 412)) result.changed.push(keysOnly(version));
-          else if (!isStatus(error, 404)) throw error;
-        }
+        const outcome = await deleteVersion(table, version);
+        if (outcome === 'deleted') result.deleted.push(keysOnly(version));
+        else if (outcome === 'changed') result.changed.push(keysOnly(version));
       }
     },
   );
   return result;
+}
+
+/**
+ * One guarded delete. A 412 is believed only when the row really is at another version now: a refusal
+ * for a row still at the version meant (a fault on the way) is tried again, so nothing due is left behind.
+ */
+async function deleteVersion(
+  table: TableClient,
+  version: RowVersion,
+): Promise<'deleted' | 'changed' | 'gone'> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await table.deleteEntity(version.partitionKey, version.rowKey, { etag: version.etag });
+      return 'deleted';
+    } catch (error) {
+      if (isStatus(error, 404)) return 'gone';
+      if (!isStatus(error, 412)) throw error;
+    }
+    const current = await table.getEntity(version.partitionKey, version.rowKey).catch((error: unknown) => {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    });
+    if (!current) return 'gone';
+    if (current.etag !== version.etag) return 'changed';
+  }
+  return 'changed';
 }
 
 interface BatchGuard {

@@ -6,18 +6,15 @@
 // account is Azurite's devstoreaccount1, so no local host of another test file consumes its queues.
 import { randomUUID } from 'node:crypto';
 
-import type { TableClient } from '@azure/data-tables';
-
 import { dsrWork } from '../../functions/dsrWork';
 import { personalDataEvents } from '../../functions/personalDataEvents';
 import { azuriteConnectionString, DEV_ACCOUNT } from '../../local/azurite';
 import { createServices, type Services } from '../../shared/composition';
 import { invokeQueue } from '../../shared/hosting/invoke';
-import { anonymousPartition } from '../../shared/records/recordRetention';
 import type { CreateRequestInput, DataSubject } from '../../shared/requests/dataSubjectRequest';
 import type { TenantScope } from '../../shared/residency/tenantDirectory';
-import { CONTAINERS, TABLES } from '../../shared/storage/names';
 import { invocationContext } from '../support/invocation';
+import { type Scenario, stateOf } from '../support/scenarioState';
 import { InjectedCrash, StorageFaults } from '../support/storageFaults';
 import { testConfig } from '../support/testStorage';
 
@@ -32,12 +29,6 @@ const crashing = createServices(config, { clock, storage: faults.options() });
 const helper = createServices(config, { clock });
 const admin = { actor: { type: 'user' as const, id: 'admin', upn: 'admin@contoso.com' }, correlationId: 't' };
 
-interface Scenario {
-  tenant: TenantScope;
-  people: DataSubject[];
-  requestId?: string;
-}
-
 /**
  * Runs `path` cleanly once, then crashed after each of its writes in turn and redelivered; every end state
  * must be the clean one. Returns how many writes the path makes (the number of crash points less one).
@@ -51,7 +42,7 @@ async function crashAtEveryWrite(
   await path(crashing, clean, 1);
   const writes = faults.writes;
   expect(writes).toBeGreaterThan(0);
-  const expected = await stateOf(clean);
+  const expected = await stateOf(helper, clean);
   for (let n = 0; n < writes; n++) {
     const scenario = await setup();
     faults.crashAfterWrite(n);
@@ -65,7 +56,7 @@ async function crashAtEveryWrite(
     faults.reset();
     // The host redelivers to another instance, which has none of the dead one's caches.
     await path(createServices(config, { clock }), scenario, 2);
-    const state = await stateOf(scenario);
+    const state = await stateOf(helper, scenario);
     if (JSON.stringify(state) !== JSON.stringify(expected)) {
       throw new Error(
         `${where} (${crashedAt.join(' | ')}):\n${JSON.stringify(state)}\nexpected\n${JSON.stringify(expected)}`,
@@ -156,71 +147,6 @@ function requestScenario(
     }
     return scenario;
   };
-}
-
-async function rows(table: TableClient, tenantId: string, filter = ''): Promise<Record<string, unknown>[]> {
-  const found: Record<string, unknown>[] = [];
-  for await (const row of table.listEntities({
-    queryOptions: { filter: `PartitionKey ge '${tenantId}' and PartitionKey lt '${tenantId}~'${filter}` },
-  })) {
-    found.push(row);
-  }
-  return found;
-}
-
-/** What a path leaves, without what differs by nature between two runs (ids, times, ETags, hashes). */
-async function stateOf({ tenant, people }: Scenario) {
-  const records = [];
-  for (const subject of people) {
-    const { subjectKey } = await helper.records.subjectOf(tenant, subject);
-    const deleted: string[] = [];
-    for (const category of ['directory', 'device', 'usage', 'systemLog', 'alert'] as const) {
-      for await (const record of helper.records.list(tenant, subjectKey, category)) {
-        if (record.deletedAt) deleted.push(category);
-      }
-    }
-    records.push({ counts: await helper.records.countByCategory(tenant, subjectKey), deleted });
-  }
-  const requests = (await helper.requests.list(tenant, {}, { top: 50 })).items
-    .map((r) => ({
-      type: r.type,
-      status: r.status,
-      result: stable(r.result),
-      discovery: r.discovery?.counts,
-    }))
-    .sort((a, b) => a.type.localeCompare(b.type));
-  const audit = (await helper.audit.list(tenant, {}, { top: 200 })).items.map((e) => e.action).sort();
-  const expiryTable = await tenant.account.table(TABLES.expiry);
-  const expiry = (await rows(expiryTable, tenant.tenantId))
-    .map((row) => JSON.parse(row.entry as string) as { kind: string; action?: string; day: string })
-    .map((e) => `${e.kind}:${e.action ?? ''}:${e.day}`)
-    .sort();
-  const lookups = (await rows(await tenant.account.table(TABLES.recordLookup), tenant.tenantId))
-    .map((row) => String(row.partitionKey).charAt(tenant.tenantId.length + 1))
-    .reduce<Record<string, number>>((count, kind) => ({ ...count, [kind]: (count[kind] ?? 0) + 1 }), {});
-  const recordRows = await rows(await tenant.account.table(TABLES.records), tenant.tenantId);
-  const container = await tenant.account.container(CONTAINERS.exportPackages);
-  let blobs = 0;
-  for await (const _blob of container.listBlobsFlat({ prefix: `${tenant.tenantId}/` })) blobs++;
-  return {
-    records,
-    requests,
-    audit,
-    auditValid: (await helper.audit.verify(tenant)).valid,
-    expiry,
-    lookups,
-    packageRows: recordRows.filter((row) => String(row.rowKey).startsWith('~pkg_')).length,
-    anonymous: recordRows.filter((row) => row.partitionKey === anonymousPartition(tenant.tenantId)).length,
-    blobs,
-    restrictions: (await helper.restrictions.list(tenant, { top: 50 })).items.length,
-  };
-}
-
-/** A request's result without what differs between runs. */
-function stable(result: Record<string, unknown> | undefined) {
-  if (!result) return undefined;
-  const { completedAt: _at, package: pkg, ...rest } = result as { completedAt?: string; package?: unknown };
-  return { ...rest, ...(pkg ? { package: true } : {}) };
 }
 
 /** Crash points per path, printed at the end for the record (the issue asks how many cases run). */

@@ -2,7 +2,7 @@
 // a request policy for Blob and Queue clients, sharing one count of storage writes. A test arms a fault at
 // the Nth write and runs a path: the write is made, and then the caller is told it failed — what a process
 // that dies right after that write leaves behind (N = 0: before any write).
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { createHttpHeaders, type PipelinePolicy, RestError } from '@azure/core-rest-pipeline';
 import type { RequestPolicy, RequestPolicyFactory, WebResource } from '@azure/storage-blob';
 
 import type { StorageClientOptions } from '../../shared/storage/storageAccount';
@@ -31,12 +31,56 @@ export class StorageFaults {
     this.writes = 0;
     this.log.length = 0;
     this.crashAt = undefined;
+    this.flaky = undefined;
   }
+
+  /** Faults injected at random into Table requests, each try on its own (the SDK's retries see them). */
+  readonly injected: Record<string, number> = {};
+  private flaky: { random: () => number; rate: number } | undefined;
+
+  /**
+   * From now on, each Table request try fails with probability `rate`, drawn from a generator seeded with
+   * `seed`: 500, 503 with and without Retry-After, a timeout, or 412 on a conditional write.
+   */
+  flakyTables(seed: number, rate: number): void {
+    this.flaky = { random: mulberry32(seed), rate };
+  }
+
+  stopFaults(): void {
+    this.flaky = undefined;
+  }
+
+  private readonly flakyPolicy: PipelinePolicy = {
+    name: 'flakyStorage',
+    sendRequest: async (request, next) => {
+      const flaky = this.flaky;
+      if (!flaky || flaky.random() >= flaky.rate) return next(request);
+      const conditional = (request.headers.get('if-match') ?? '*') !== '*';
+      const kinds = ['500', '503', '503-retry-after', 'timeout', ...(conditional ? ['412'] : [])];
+      const kind = kinds[Math.floor(flaky.random() * kinds.length)]!;
+      this.injected[kind] = (this.injected[kind] ?? 0) + 1;
+      if (kind === 'timeout') {
+        throw new RestError('The request timed out (injected).', { code: 'ETIMEDOUT', request });
+      }
+      const status = Number(kind.slice(0, 3));
+      return {
+        request,
+        status,
+        headers: createHttpHeaders(kind === '503-retry-after' ? { 'retry-after': '0' } : {}),
+        bodyAsText: JSON.stringify({
+          'odata.error': { code: 'Injected', message: { value: `injected ${kind}` } },
+        }),
+      };
+    },
+  };
 
   /** Storage options that route every Table, Blob and Queue request of a service through these faults. */
   options(): StorageClientOptions {
     return {
-      tablePolicies: [{ policy: this.tablePolicy, position: 'perCall' }],
+      tablePolicies: [
+        { policy: this.tablePolicy, position: 'perCall' },
+        { policy: this.flakyPolicy, position: 'perRetry' },
+      ],
       blobPolicies: [this.requestPolicy],
       queuePolicies: [this.requestPolicy],
     };
@@ -74,3 +118,15 @@ export class StorageFaults {
 /** Receiving a queue message is a request with side effects, but it is not a write of the service's. */
 const isQueueRead = (method: string, url: string) =>
   method.toUpperCase() === 'DELETE' && url.includes('/messages/') && url.includes('popreceipt');
+
+/** A small seeded generator (mulberry32): the same seed gives the same faults on every run. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

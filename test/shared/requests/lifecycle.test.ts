@@ -35,7 +35,7 @@ const ALLOWED: Record<Exclude<LifecycleAction, 'retry' | 'extend'>, [RequestStat
   decline: [['received', 'discovering', 'awaitingReview', 'failed'], 'declined'],
   cancel: [['received', 'discovering', 'awaitingReview', 'failed'], 'cancelled'],
   complete: [['inProgress'], 'completed'],
-  fail: [['discovering', 'inProgress'], 'failed'],
+  fail: [['received', 'discovering', 'inProgress'], 'failed'],
 };
 
 describe('request lifecycle', () => {
