@@ -10,6 +10,7 @@ import { SubjectKeyStore } from './crypto/subjectKeys';
 import { PackageStore } from './exports/packageStore';
 import { PoisonQueue } from './hosting/queueFailures';
 import { PersonalDataEventProcessor } from './records/personalDataEventProcessor';
+import { PoisonedEvents } from './records/poisonedEvents';
 import { createRecordServices } from './records/recordServices';
 import type { RecordStore } from './records/recordStore';
 import { TenantDirectory } from './residency/tenantDirectory';
@@ -25,6 +26,7 @@ import { DataSubjectRequestService } from './requests/requestService';
 import type { RestrictionStore } from './records/restrictions';
 import type { StorageClientOptions } from './storage/storageAccount';
 import { StorageAccounts } from './storage/storageAccounts';
+import { QUEUES } from './storage/names';
 import { WorkQueue } from './storage/workQueue';
 
 export interface Services {
@@ -35,6 +37,7 @@ export interface Services {
   verifyToken: TokenVerifier;
   audit: AuditLog;
   poison: PoisonQueue;
+  poisonedEvents: PoisonedEvents;
   workQueue: WorkQueue;
   requests: DataSubjectRequestService;
   deadlines: RequestDeadlines;
@@ -60,7 +63,6 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   const audit = new TableAuditLog(clock);
   const workQueue = new WorkQueue(storage.global);
   const repository = new RequestRepository();
-  const poison = new PoisonQueue(storage.global, clock);
   const keyProvider = options.keyProvider ?? createKeyProvider(config.keys);
   const expiry = new ExpiryIndex();
   // One key store for everyone: a data key destroyed here is forgotten by every reader of this instance.
@@ -71,6 +73,11 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     expiry,
     // An alias's own subject merged into an object subject takes its packages along.
     transferPackages: async (tenant, from, to) => void (await packages.rewrap(tenant, from, to)),
+  });
+  // Invalid events keep no personal data in the global account: their payload is sealed in their geography.
+  const poisonedEvents = new PoisonedEvents(directory, pseudonymizer, expiry, clock);
+  const poison = new PoisonQueue(storage.global, clock, {
+    [QUEUES.personalDataEvents]: (message) => poisonedEvents.setAside(message),
   });
   const requests = new DataSubjectRequestService(
     repository,
@@ -88,6 +95,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     verifyToken: createTokenVerifier(config.auth),
     audit,
     poison,
+    poisonedEvents,
     workQueue,
     requests,
     deadlines: new RequestDeadlines(directory, requests, clock),

@@ -16,29 +16,54 @@ export const SCHEMA_MISMATCH = 'The message does not match the schema.';
 /** Matches host.json `extensions.queues.maxDequeueCount` and the local host. */
 export const MAX_DEQUEUE_COUNT = 5;
 
+/**
+ * A poison message: why, and what was poisoned. For a queue whose messages carry personal data (events), the
+ * message itself is not kept here: only its ids and a reference to its payload, set aside in the tenant's
+ * geography. For the others (ids only) the message is kept when it is small; a poison record must always fit
+ * a queue message, however large or odd what it records.
+ */
 export interface PoisonedMessage {
   queue: string;
   reason: string;
   details?: unknown;
   dequeueCount: number;
   poisonedAt: string;
-  message: unknown;
+  message?: unknown;
+  /** The message was larger than a poison record keeps: its size as JSON. */
+  messageBytes?: number;
+  eventId?: string;
+  tenantId?: string;
+  reference?: string;
 }
+
+/** Sets a message's payload aside somewhere it may be kept, and says what the poison message may name. */
+export type SetAside = (
+  message: unknown,
+) => Promise<{ eventId?: string; tenantId?: string; reference?: string }>;
+
+/** What a poison record keeps of a message in the clear, of its reason, of its failing fields. */
+const MAX_KEPT_MESSAGE_BYTES = 4096;
+const MAX_REASON_CHARACTERS = 1000;
+const MAX_DETAILS = 20;
 
 export class PoisonQueue {
   constructor(
     private readonly account: StorageAccount,
     private readonly clock: Clock,
+    /** Per queue whose messages may carry personal data: where their payload goes instead. */
+    private readonly setAside: Readonly<Record<string, SetAside>> = {},
   ) {}
 
   async put(queue: string, message: unknown, reason: string, context: InvocationContext, details?: unknown) {
     const poisoned: PoisonedMessage = {
       queue,
-      reason,
-      ...(details === undefined ? {} : { details }),
+      reason: reason.length > MAX_REASON_CHARACTERS ? `${reason.slice(0, MAX_REASON_CHARACTERS)}…` : reason,
+      ...(details === undefined
+        ? {}
+        : { details: Array.isArray(details) ? details.slice(0, MAX_DETAILS) : details }),
       dequeueCount: dequeueCountOf(context),
       poisonedAt: this.clock().toISOString(),
-      message,
+      ...(await this.kept(queue, message)),
     };
     context.warn(`Message moved to ${poisonQueueOf(queue)}: ${reason}`);
     await sendJson(await this.account.queue(poisonQueueOf(queue)), poisoned);
@@ -53,6 +78,14 @@ export class PoisonQueue {
     if (parsed.success) return parsed.data;
     await this.put(queue, message, SCHEMA_MISMATCH, context, validationDetails(parsed.error));
     return undefined;
+  }
+
+  /** What the poison record says of the message itself. */
+  private async kept(queue: string, message: unknown): Promise<Partial<PoisonedMessage>> {
+    const setAside = this.setAside[queue];
+    if (setAside) return setAside(message);
+    const bytes = Buffer.byteLength(JSON.stringify(message) ?? '');
+    return bytes <= MAX_KEPT_MESSAGE_BYTES ? { message } : { messageBytes: bytes };
   }
 
   /** Approximate number of messages waiting in `<queue>-poison`. */

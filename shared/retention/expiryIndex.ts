@@ -27,6 +27,8 @@ export type ExpiryEntry =
       etag?: string;
     }
   | { kind: 'anonymousRecord'; day: string; anonymousRow: string; etag?: string }
+  /** An invalid event set aside (sealed) in the tenant's geography. */
+  | { kind: 'poisonedEvent'; day: string; blobName: string }
   | {
       kind: 'package';
       day: string;
@@ -56,6 +58,8 @@ export function expiryKeys(tenantId: string, entry: ExpiryEntry): { partitionKey
       return { partitionKey, rowKey: `${day}_r_${entry.action}_${entry.subjectKey}_${entry.recordRow}` };
     case 'anonymousRecord':
       return { partitionKey, rowKey: `${day}_a_${entry.anonymousRow}` };
+    case 'poisonedEvent':
+      return { partitionKey, rowKey: `${day}_e_${blobKey(entry.blobName)}` };
     case 'package':
       // One entry per blob: every attempt of a request's package has its own until the losers are removed.
       return { partitionKey, rowKey: `${day}_p_${entry.requestId}_${blobKey(entry.blobName)}` };
@@ -114,6 +118,13 @@ export const packageExpiry = (
 
 /** A blob name as a RowKey part: Table keys refuse `/`. */
 const blobKey = (blobName: string) => blobName.replaceAll('/', '!');
+
+/** An event set aside as invalid: its sealed payload is deleted 30 days later. Pure. */
+export const poisonedEventExpiry = (blobName: string, setAsideAt: Date): ExpiryEntry => ({
+  kind: 'poisonedEvent',
+  day: dueDay(dueAt(RETENTION_POLICY.poisonedEvents, setAsideAt)),
+  blobName,
+});
 
 /** An anonymised alert's entry: deleted 2 years after the alert occurred. Pure. */
 export const anonymousAlertExpiry = (anonymousRow: string, occurredAt: Date): ExpiryEntry => ({

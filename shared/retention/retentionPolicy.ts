@@ -68,6 +68,12 @@ export const RETENTION_POLICY = {
     after: { days: 30 },
     from: 'completedAt',
   },
+  poisonedEvents: {
+    data: 'Events refused as invalid, set aside sealed in the tenant geography for investigation',
+    action: 'delete',
+    after: { days: 30 },
+    from: 'time',
+  },
 } as const satisfies Record<string, RetentionRule>;
 
 export type RetentionRuleName = keyof typeof RETENTION_POLICY;

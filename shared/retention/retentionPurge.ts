@@ -31,6 +31,8 @@ export interface PurgeReport {
   anonymised: number;
   anonymisedDeleted: number;
   packagesDeleted: number;
+  /** Sealed payloads of invalid events, 30 days after they were set aside. */
+  poisonedEventsDeleted: number;
   auditEventsDeleted: number;
   /**
    * Subjects whose due data waits: an open delete or export request (not a failed one) is being worked on,
@@ -59,6 +61,18 @@ async function* chunks<T>(pages: AsyncIterable<T[]>, size: number): AsyncGenerat
     }
   }
   if (buffer.length > 0) yield buffer;
+}
+
+/** Deletes a blob of the tenant's geography; false when it was gone already. */
+async function deleteBlob(tenant: TenantScope, containerName: string, blobName: string): Promise<boolean> {
+  const container = await tenant.account.container(containerName);
+  return container.deleteBlob(blobName, { deleteSnapshots: 'include' }).then(
+    () => true,
+    (error: { statusCode?: number }) => {
+      if (error.statusCode === 404) return false;
+      throw error;
+    },
+  );
 }
 
 export class RetentionPurge {
@@ -98,6 +112,7 @@ export class RetentionPurge {
       anonymised: 0,
       anonymisedDeleted: 0,
       packagesDeleted: 0,
+      poisonedEventsDeleted: 0,
       auditEventsDeleted: 0,
       subjectsSkipped: 0,
       tenantPurged: false,
@@ -128,6 +143,9 @@ export class RetentionPurge {
           (entry.action === 'anonymise' ? anonymisations : deletions).push(target);
         } else if (entry.kind === 'anonymousRecord') {
           anonymousRows.push(entry.anonymousRow);
+        } else if (entry.kind === 'poisonedEvent') {
+          if (await deleteBlob(tenant, CONTAINERS.poisonedEvents, entry.blobName))
+            report.poisonedEventsDeleted++;
         } else {
           await this.deletePackage(tenant, entry.blobName, report, entry);
         }
@@ -199,15 +217,7 @@ export class RetentionPurge {
     report: PurgeReport,
     index?: { subjectKey?: string; packageRow?: string },
   ) {
-    const container = await tenant.account.container(CONTAINERS.exportPackages);
-    const deleted = await container.deleteBlob(blobName, { deleteSnapshots: 'include' }).then(
-      () => true,
-      (error: { statusCode?: number }) => {
-        if (error.statusCode === 404) return false;
-        throw error;
-      },
-    );
-    if (deleted) report.packagesDeleted++;
+    if (await deleteBlob(tenant, CONTAINERS.exportPackages, blobName)) report.packagesDeleted++;
     if (index?.subjectKey && index.packageRow) {
       const records = await tenant.account.table(TABLES.records);
       await submitInBatches(records, [
@@ -245,6 +255,10 @@ export class RetentionPurge {
     const container = await tenant.account.container(CONTAINERS.exportPackages);
     for await (const blob of container.listBlobsFlat({ prefix: `${tenant.tenantId}/` })) {
       await this.deletePackage(tenant, blob.name, report);
+    }
+    const poisoned = await tenant.account.container(CONTAINERS.poisonedEvents);
+    for await (const blob of poisoned.listBlobsFlat({ prefix: `${tenant.tenantId}/` })) {
+      if (await deleteBlob(tenant, CONTAINERS.poisonedEvents, blob.name)) report.poisonedEventsDeleted++;
     }
     report.tenantKeyDestroyed = await this.keys.destroyTenantKey(tenant.tenantId);
     await this.directory.markPurged(tenant.tenantId, this.clock().toISOString(), report.deleted);

@@ -30,7 +30,11 @@ export const QUEUES = {
 } as const;
 
 /** Blob containers in each geography's account. */
-export const CONTAINERS = { exportPackages: 'export-packages' } as const;
+export const CONTAINERS = {
+  exportPackages: 'export-packages',
+  /** Events set aside as invalid, sealed in their tenant's geography (never in the global account). */
+  poisonedEvents: 'poisoned-events',
+} as const;
 
 export const poisonQueueOf = (queue: string): string => `${queue}-poison`;
 

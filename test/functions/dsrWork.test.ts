@@ -205,7 +205,7 @@ describe('dsr-work: at-least-once delivery', () => {
     const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
     const kept = peekedMessageItems
       .map((m) => decodeMessage(m.messageText) as PoisonedMessage)
-      .find((m) => (m.message as { requestId?: string }).requestId === id);
+      .find((m) => (m.message as { requestId?: string } | undefined)?.requestId === id);
     expect(kept?.reason).toBe('Failed 5 times: storage is on fire');
 
     jest.restoreAllMocks();

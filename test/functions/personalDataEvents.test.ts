@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { personalDataEvents } from '../../functions/personalDataEvents';
 import { createServices, type Services } from '../../shared/composition';
 import { DomainError } from '../../shared/errors';
-import type { PoisonedMessage } from '../../shared/hosting/queueFailures';
+import { type PoisonedMessage, SCHEMA_MISMATCH } from '../../shared/hosting/queueFailures';
 import { invokeQueue } from '../../shared/hosting/invoke';
 import { QUEUES } from '../../shared/storage/names';
 import { decodeMessage } from '../../shared/storage/queueMessages';
@@ -83,7 +83,7 @@ describe('personalDataEvents: transient failures are retried, not poisoned', () 
     const entry = await services.directory.get(tenantId);
     const events = await services.audit.list(services.directory.scopeOf(entry!), {}, { top: 10 });
     expect(events.items.map((e) => e.action)).toEqual(['tenant.provisioned']);
-    expect(await poisoned((m) => (m.message as { tenantId?: string }).tenantId === tenantId)).toBeUndefined();
+    expect(await poisoned((m) => m.tenantId === tenantId)).toBeUndefined();
     busy.mockRestore();
   });
 });
@@ -92,13 +92,16 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
   it('puts a schema violation in the poison queue with the failing fields', async () => {
     const eventId = `bad-${randomUUID()}`;
     await deliver({ type: 'tenant.provisioned', tenantId: 'not-a-guid', eventId, countryCode: 'Germany' });
-    const kept = await poisoned((m) => (m.message as { eventId?: string }).eventId === eventId);
+    const kept = await poisoned((m) => m.eventId === eventId);
+    // No tenant this payload could be sealed for: it is dropped, and only the event id stays.
     expect(kept).toMatchObject({
       queue: QUEUES.personalDataEvents,
       reason: 'The message does not match the schema.',
       dequeueCount: 1,
-      message: { eventId, countryCode: 'Germany' },
+      eventId,
     });
+    expect(kept).not.toHaveProperty('message');
+    expect(kept).not.toHaveProperty('reference');
     expect(kept?.details).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ target: 'tenantId' }),
@@ -107,19 +110,60 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
     );
   });
 
-  it('keeps a message that is not even JSON', async () => {
+  it('poisons a message that is not even JSON, and keeps nothing of it', async () => {
     const text = `plain text ${randomUUID()}`;
+    const poison = jest.spyOn(services.poison, 'put');
     await deliver(text);
-    expect(await poisoned((m) => m.message === text)).toMatchObject({
-      reason: 'The message does not match the schema.',
-    });
+    expect(poison).toHaveBeenCalledWith(
+      QUEUES.personalDataEvents,
+      text,
+      SCHEMA_MISMATCH,
+      expect.anything(),
+      expect.anything(),
+    );
+    const queue = await services.storage.global.queue(QUEUES.personalDataEventsPoison);
+    const { peekedMessageItems } = await queue.peekMessages({ numberOfMessages: 32 });
+    expect(peekedMessageItems.some((m) => m.messageText.includes(Buffer.from(text).toString('base64')))).toBe(
+      false,
+    );
+    expect(JSON.stringify(peekedMessageItems.map((m) => decodeMessage(m.messageText)))).not.toContain(text);
+    poison.mockRestore();
+  });
+
+  it("keeps an invalid event of a known tenant out of the global account, sealed in the tenant's geography", async () => {
+    const tenantId = randomUUID();
+    await deliver(provisioned(tenantId, 'DE'));
+    const eventId = `sealed-${randomUUID()}`;
+    const event = {
+      type: 'record.upserted',
+      tenantId,
+      eventId,
+      category: 'browserHistory',
+      recordId: 'r1',
+      subject: { upn: 'adele.vance@contoso.com' },
+      occurredAt: '2026-01-01T00:00:00Z',
+      data: { visited: 'https://contoso.sharepoint.com/sites/adele' },
+    };
+    await deliver(event);
+    const kept = await poisoned((m) => m.eventId === eventId);
+    expect(kept).toMatchObject({ tenantId, reason: 'The message does not match the schema.' });
+    expect(JSON.stringify(kept)).not.toMatch(/adele|sharepoint/);
+    const tenant = await services.directory.resolve(tenantId);
+    expect(kept?.reference).toMatch(new RegExp(`^poisoned-events/${tenantId}/`));
+    // The sealed blob names no one either; the service can still open it for an investigation.
+    const container = await tenant.account.container('poisoned-events');
+    const raw = await container
+      .getBlobClient(kept!.reference!.slice('poisoned-events/'.length))
+      .downloadToBuffer();
+    expect(raw.toString('utf8')).not.toMatch(/adele|sharepoint/);
+    expect(await services.poisonedEvents.read(tenant, kept!.reference!)).toEqual(event);
   });
 
   it('puts a tenant from a country no geography serves in the poison queue', async () => {
     const tenantId = randomUUID();
     await deliver(provisioned(tenantId, 'BR'));
     expect(await services.directory.get(tenantId)).toBeUndefined();
-    const kept = await poisoned((m) => (m.message as { tenantId?: string }).tenantId === tenantId);
+    const kept = await poisoned((m) => m.tenantId === tenantId);
     expect(kept?.reason).toMatch(/^NotEligible: Country BR is not served/);
   });
 
@@ -132,9 +176,7 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
       deviceName: 'PC-1',
       deletedAt: '2026-01-01T00:00:00Z',
     });
-    expect((await poisoned((m) => (m.message as { eventId?: string }).eventId === eventId))?.reason).toMatch(
-      /^TenantNotFound: /,
-    );
+    expect((await poisoned((m) => m.eventId === eventId))?.reason).toMatch(/^TenantNotFound: /);
   });
 
   it('keeps a record of an unknown category, with the failing field', async () => {
@@ -149,7 +191,7 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
       occurredAt: '2026-01-01T00:00:00Z',
       data: {},
     });
-    const kept = await poisoned((m) => (m.message as { eventId?: string }).eventId === eventId);
+    const kept = await poisoned((m) => m.eventId === eventId);
     expect(kept?.details).toEqual(expect.arrayContaining([expect.objectContaining({ target: 'category' })]));
   });
 

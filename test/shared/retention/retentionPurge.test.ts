@@ -311,8 +311,8 @@ describe('the lifecycle of a tenant', () => {
     const poison = await services.storage.global.queue(QUEUES.personalDataEventsPoison);
     const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
     const reasons = peekedMessageItems
-      .map((m) => decodeMessage(m.messageText) as { reason: string; message: { eventId?: string } })
-      .filter((m) => String(m.message.eventId).endsWith(tenant.tenantId))
+      .map((m) => decodeMessage(m.messageText) as { reason: string; eventId?: string })
+      .filter((m) => String(m.eventId).endsWith(tenant.tenantId))
       .map((m) => m.reason.split(':')[0]);
     expect(reasons.sort()).toEqual(['NotEligible', 'TenantNotFound', 'TenantNotFound']);
   });
