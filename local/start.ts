@@ -15,7 +15,8 @@ import type { QueueFunction } from '../shared/hosting/functionDefinition';
 import { invokeQueue } from '../shared/hosting/invoke';
 import { type AzuriteInstance, type AzuritePorts, startAzurite } from './azurite';
 import { loadOrCreateDevKey } from './devTokens';
-import { type HostLog, LocalHost } from './localHost';
+import type { HostLog } from './hostLog';
+import { LocalHost } from './localHost';
 import { loadLocalSettings, repoRoot } from './settings';
 
 const DEFAULT_AZURITE_PORTS: AzuritePorts = { blob: 10000, queue: 10001, table: 10002 };

@@ -4,7 +4,8 @@ import { odata, type TableClient } from '@azure/data-tables';
 
 import { hashEvent } from '../../../shared/audit/auditChain';
 import type { AuditEvent, AuditEventInput, AuditFilter } from '../../../shared/audit/auditEvent';
-import { auditKeys, TableAuditLog } from '../../../shared/audit/auditLog';
+import { TableAuditLog } from '../../../shared/audit/auditLog';
+import { auditKeys } from '../../../shared/audit/auditRows';
 import type { Clock } from '../../../shared/clock';
 import { encodeContinuation, InvalidContinuationError } from '../../../shared/paging';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';

@@ -3,7 +3,8 @@ import type { PipelinePolicy, PipelineRequest } from '@azure/core-rest-pipeline'
 import { odata, type TableClient } from '@azure/data-tables';
 
 import type { AuditEvent, AuditEventInput } from '../../../shared/audit/auditEvent';
-import { auditKeys, TableAuditLog } from '../../../shared/audit/auditLog';
+import { TableAuditLog } from '../../../shared/audit/auditLog';
+import { auditKeys } from '../../../shared/audit/auditRows';
 import type { Clock } from '../../../shared/clock';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
