@@ -3,7 +3,8 @@
 // people's identifiers, so that export redaction has work to do).
 import { DEVICE_REPORTED_CATEGORIES } from '../shared/records/personalDataRecord';
 import type { UpsertInput } from '../shared/records/recordStore';
-import { type DataSubject, RECORD_CATEGORIES } from '../shared/requests/dataSubjectRequest';
+import { type DataSubject } from '../shared/vocabulary/dataSubject';
+import { RECORD_CATEGORIES } from '../shared/vocabulary/categories';
 
 /** mulberry32: small, fast and good enough for test data. */
 export function random(seed: number): () => number {

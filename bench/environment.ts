@@ -13,7 +13,7 @@ import { createServices, type Services } from '../shared/composition';
 import { loadConfig } from '../shared/config';
 import { LocalFileKeyProvider } from '../shared/crypto/localKeyProvider';
 import { Pseudonymizer } from '../shared/crypto/pseudonymizer';
-import type { Geography } from '../shared/residency/geography';
+import type { Geography } from '../shared/vocabulary/geographies';
 import type { TenantScope } from '../shared/residency/tenantDirectory';
 import { TABLES } from '../shared/storage/names';
 import { RawSeeder } from './rawSeeder';

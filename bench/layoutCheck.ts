@@ -9,11 +9,11 @@
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
 
 import { open } from '../shared/crypto/sealedBox';
-import { SUBJECT_KEY_ROW } from '../shared/crypto/subjectKeys';
+import { SUBJECT_KEY_ROW } from '../shared/records/subjectKeys';
 import { recordsPartition } from '../shared/records/recordKeys';
 import type { UpsertInput } from '../shared/records/recordStore';
 import type { ExpiryEntry } from '../shared/retention/expiryIndex';
-import type { DataSubject } from '../shared/requests/dataSubjectRequest';
+import type { DataSubject } from '../shared/vocabulary/dataSubject';
 import { TABLES } from '../shared/storage/names';
 import { benchSubject, random, subjectRecords } from './dataset';
 import type { Bench } from './environment';

@@ -16,7 +16,7 @@ import { odata, type TableClient, type TransactionAction } from '@azure/data-tab
 
 import type { UpsertInput } from '../shared/records/recordStore';
 import { dueDay } from '../shared/retention/retentionPolicy';
-import type { RecordCategory } from '../shared/requests/dataSubjectRequest';
+import type { RecordCategory } from '../shared/vocabulary/categories';
 import type { TenantScope } from '../shared/residency/tenantDirectory';
 import { TABLES } from '../shared/storage/names';
 import { PARALLEL_PARTITIONS } from '../shared/storage/tableBatches';

@@ -16,13 +16,14 @@ import type { TableClient, TableEntity, TransactionAction } from '@azure/data-ta
 
 import type { KeyProvider } from '../shared/crypto/keyProvider';
 import { hmacWith } from '../shared/crypto/pseudonymizer';
-import { DATA_KEY_BYTES, SUBJECT_KEY_ROW } from '../shared/crypto/subjectKeys';
+import { DATA_KEY_BYTES } from '../shared/crypto/wrappedKeys';
+import { SUBJECT_KEY_ROW } from '../shared/records/subjectKeys';
 import { lookupKeys, recordRowKey, recordsPartition, subjectRows } from '../shared/records/recordKeys';
 import { deviceKeyOf, recordKeyOf, sealContent } from '../shared/records/recordRows';
 import { recordContent, type UpsertInput } from '../shared/records/recordStore';
 import { type Holder, IDENTIFIER_KINDS } from '../shared/records/subjectIdentity';
 import { expiryKeys, recordExpiries } from '../shared/retention/expiryIndex';
-import type { DataSubject } from '../shared/requests/dataSubjectRequest';
+import type { DataSubject } from '../shared/vocabulary/dataSubject';
 import { inPool } from './util';
 
 const BATCH_LIMIT = 100;

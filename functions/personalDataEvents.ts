@@ -1,5 +1,8 @@
-// Queue trigger on `personal-data-events`: records collected or deleted, tenants provisioned or ended.
+// Queue trigger on `personal-data-events`: records collected or deleted, tenants provisioned or ended. Invalid
+// events are never dropped: they go to the poison queue with their reason, as do events a rule refuses.
 import type { QueueFunction } from '../shared/hosting/functionDefinition';
+import { personalDataEventSchema } from '../shared/records/personalDataEvent';
+import { refusesEvent } from '../shared/records/personalDataEventProcessor';
 import { QUEUE_CONNECTION, QUEUES } from '../shared/storage/names';
 
 export const personalDataEvents: QueueFunction = {
@@ -8,6 +11,23 @@ export const personalDataEvents: QueueFunction = {
   queueName: QUEUES.personalDataEvents,
   connection: QUEUE_CONNECTION,
   async handle(services, message, context) {
-    await services.events.process(message, context);
+    const event = await services.poison.decode(
+      QUEUES.personalDataEvents,
+      personalDataEventSchema,
+      message,
+      context,
+    );
+    if (!event) return;
+    try {
+      await services.events.apply(event);
+    } catch (error) {
+      if (!refusesEvent(error)) throw error; // redelivered
+      await services.poison.put(
+        QUEUES.personalDataEvents,
+        message,
+        `${error.code}: ${error.message}`,
+        context,
+      );
+    }
   },
 };

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 import { operation } from '../shared/http/apiOperation';
 import type { HttpFunction } from '../shared/hosting/functionDefinition';
-import { RECORD_CATEGORIES } from '../shared/requests/dataSubjectRequest';
+import { RECORD_CATEGORIES } from '../shared/vocabulary/categories';
 import {
   RETENTION_POLICY,
   type RetentionAction,

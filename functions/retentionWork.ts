@@ -1,6 +1,6 @@
 // Queue trigger on `retention-work`: purges what is due in one tenant; idempotent and resumable.
 import type { QueueFunction } from '../shared/hosting/functionDefinition';
-import { retentionWorkMessageSchema } from '../shared/retention/retentionPurge';
+import { retentionWorkMessageSchema } from '../shared/purge/retentionPurge';
 import { QUEUE_CONNECTION, QUEUES } from '../shared/storage/names';
 
 export const retentionWork: QueueFunction = {

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 
-import { GEOGRAPHIES, type Geography } from '../shared/residency/geography';
+import { GEOGRAPHIES, type Geography } from '../shared/vocabulary/geographies';
 import { storageSettingName } from '../shared/config';
 
 /** Azurite's well-known development key; local accounts only. */

@@ -1,6 +1,6 @@
 // Sample personal data for the demo tenant: a few people with records in every category, sent through
 // the same queue function as real events, so a newcomer can run a request end to end at once.
-import { RECORD_CATEGORIES } from '../shared/requests/dataSubjectRequest';
+import { RECORD_CATEGORIES } from '../shared/vocabulary/categories';
 
 const PEOPLE = [
   {

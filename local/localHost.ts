@@ -17,7 +17,7 @@ import { invokeHttp, invokeQueue, invokeTimer } from '../shared/hosting/invoke';
 import { MAX_DEQUEUE_COUNT } from '../shared/hosting/queueFailures';
 import { HTTP_METHODS } from '../shared/http/apiOperation';
 import { errorResponse } from '../shared/http/errorResponse';
-import { GEOGRAPHIES } from '../shared/residency/geography';
+import { GEOGRAPHIES } from '../shared/vocabulary/geographies';
 import { consoleLog, describeError, type HostLog } from './hostLog';
 import { type HostSettings, readHostSettings } from './hostSettings';
 import { headersOf, readBody, writeResponse } from './httpExchange';

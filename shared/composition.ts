@@ -5,8 +5,9 @@ import type { AuditLog } from './audit/auditEvent';
 import { createTokenVerifier, type TokenVerifier } from './auth/tokenVerifier';
 import { type Clock, systemClock } from './clock';
 import type { ServiceConfig } from './config';
-import { createKeyProvider, type KeyProvider } from './crypto/keyProvider';
-import { SubjectKeyStore } from './crypto/subjectKeys';
+import { type KeyProvider } from './crypto/keyProvider';
+import { createKeyProvider } from './crypto/keyProviders';
+import { SubjectKeyStore } from './records/subjectKeys';
 import { PackageStore } from './exports/packageStore';
 import { PoisonQueue } from './hosting/queueFailures';
 import { PersonalDataEventProcessor } from './records/personalDataEventProcessor';
@@ -15,7 +16,7 @@ import { createRecordServices } from './records/recordServices';
 import type { RecordStore } from './records/recordStore';
 import { TenantDirectory } from './residency/tenantDirectory';
 import { ExpiryIndex } from './retention/expiryIndex';
-import { RetentionPurge } from './retention/retentionPurge';
+import { RetentionPurge } from './purge/retentionPurge';
 import { IdempotencyStore } from './requests/idempotencyStore';
 import { PackageLinks } from './requests/packageLinks';
 import { RequestDeadlines } from './requests/requestDeadlines';
@@ -100,7 +101,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     requests,
     deadlines: new RequestDeadlines(directory, requests, clock),
     recovery: new RequestRecovery(directory, requests, workQueue, clock),
-    events: new PersonalDataEventProcessor(directory, audit, poison, records),
+    events: new PersonalDataEventProcessor(directory, audit, records),
     records,
     restrictions,
     fulfilment: new RequestFulfilment(

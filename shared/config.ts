@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 
 import { z } from 'zod';
 
-import { GEOGRAPHIES, type Geography } from './residency/geography';
+import { GEOGRAPHIES, type Geography } from './vocabulary/geographies';
 
 /** Where one storage account is: a connection string, or (in Azure) an account name used with managed identity. */
 export type StorageAccountSetting =

@@ -1,10 +1,5 @@
 // The port to the tenant keys: each tenant's data keys and secrets are stored wrapped by its tenant key,
-// held in local files during development and in Azure Key Vault in Azure.
-import { DefaultAzureCredential } from '@azure/identity';
-
-import type { ServiceConfig } from '../config';
-import { KeyVaultKeyProvider } from './keyVaultKeyProvider';
-import { LocalFileKeyProvider } from './localKeyProvider';
+// held in local files during development and in Azure Key Vault in Azure (keyProviders.ts picks one).
 
 /** A key wrapped by a tenant key; stored as is, next to what the key protects. */
 export interface WrappedKey {
@@ -28,10 +23,4 @@ export interface KeyProvider {
    * wrap for the tenant would create a new, unrelated key.
    */
   destroyTenantKey(tenantId: string): Promise<boolean>;
-}
-
-export function createKeyProvider(config: ServiceConfig['keys']): KeyProvider {
-  return config.kind === 'local'
-    ? new LocalFileKeyProvider(config.folder)
-    : new KeyVaultKeyProvider(config.vaultUrl, new DefaultAzureCredential());
 }

@@ -6,7 +6,7 @@ import { type Clock, systemClock } from '../clock';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import type { KeyProvider } from './keyProvider';
-import { DATA_KEY_BYTES, getOrCreateWrappedKey } from './subjectKeys';
+import { DATA_KEY_BYTES, getOrCreateWrappedKey } from './wrappedKeys';
 
 /** The row of the tenant's wrapped pseudonymisation key in `tenantSecrets` (partition: the tenant id). */
 export const PSEUDONYM_KEY_ROW = 'pseudonymKey';

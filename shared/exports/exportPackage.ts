@@ -11,19 +11,13 @@ import archiverModule, { type Archiver, type ZipOptions } from 'archiver';
 
 import type { AuditEvent } from '../audit/auditEvent';
 import type { PersonalDataRecord } from '../records/personalDataRecord';
-import type { DataSubjectRequest } from '../requests/dataSubjectRequest';
-import { REPORT_TAIL, ReportBody, reportHead } from './packageReport';
+import { type PackageRequest, REPORT_TAIL, ReportBody, reportHead } from './packageReport';
+export type { PackageRequest } from './packageReport';
 import { recordPackager, redactAuditEvent } from './packageRecords';
 import { DigestStream, PackageEntry, type PackageFile, untilAborted } from './packageStreams';
 import type { OwnIdentifiers } from './redaction';
 
 export type { PackageFile } from './packageStreams';
-
-/** What the manifest says about the request. */
-export type PackageRequest = Pick<
-  DataSubjectRequest,
-  'id' | 'tenantId' | 'type' | 'regulation' | 'receivedAt' | 'subject'
->;
 
 export interface PackageCategory {
   category: string;

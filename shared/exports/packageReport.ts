@@ -4,9 +4,19 @@ import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 
 import type { AuditEvent } from '../audit/auditEvent';
-import type { DataSubjectRequest } from '../requests/dataSubjectRequest';
+import type { DataSubject } from '../vocabulary/dataSubject';
 import type { PackagedRecord } from './packageRecords';
 import { BatchedWriter } from './packageStreams';
+
+/** What the manifest says about the request (a data subject request, as the requests capability has it). */
+export interface PackageRequest {
+  id: string;
+  tenantId: string;
+  type: string;
+  regulation: string;
+  receivedAt: string;
+  subject: DataSubject;
+}
 
 /**
  * The body of `report.html` (the tables), written to a private temporary file while the records stream
@@ -77,7 +87,7 @@ export class ReportBody extends BatchedWriter {
 }
 
 /** What the report says about the request. */
-type ReportRequest = Pick<DataSubjectRequest, 'id' | 'type' | 'regulation' | 'receivedAt' | 'subject'>;
+type ReportRequest = Pick<PackageRequest, 'id' | 'type' | 'regulation' | 'receivedAt' | 'subject'>;
 
 export function reportHead(
   request: ReportRequest,

@@ -9,7 +9,7 @@ import { RestError, type TableClient } from '@azure/data-tables';
 import type { Clock } from '../clock';
 import { createPackageDecryptor, createPackageEncryptor } from '../crypto/packageCipher';
 import { open as openSealed, seal } from '../crypto/sealedBox';
-import type { SubjectKeyStore } from '../crypto/subjectKeys';
+import type { SubjectKeyStore } from '../records/subjectKeys';
 import { notFound } from '../errors';
 import { recordsPartition, rowKeyRange, subjectRows } from '../records/recordKeys';
 import type { TenantScope } from '../residency/tenantDirectory';

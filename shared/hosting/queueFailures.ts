@@ -6,7 +6,7 @@ import type { InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
 
 import type { Clock } from '../clock';
-import { validationDetails } from '../http/errorResponse';
+import { validationDetails } from '../errorDetails';
 import type { StorageAccount } from '../storage/storageAccount';
 import { poisonQueueOf } from '../storage/names';
 import { sendJson } from '../storage/queueMessages';

@@ -2,6 +2,7 @@
 import type { HttpResponseInit, InvocationContext } from '@azure/functions';
 import { ZodError } from 'zod';
 
+import { validationDetails } from '../errorDetails';
 import { DomainError, type ErrorCode, type ErrorDetail } from '../errors';
 import { InvalidContinuationError } from '../paging';
 
@@ -27,15 +28,6 @@ export const statusOf = (code: ErrorCode): number => STATUS[code];
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: ErrorDetail[] };
-}
-
-/** Turns zod issues into error details whose target is the dotted path (`subject.upn`). */
-export function validationDetails(error: ZodError, prefix?: string): ErrorDetail[] {
-  return error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
-    const target = [prefix, path].filter(Boolean).join('.');
-    return { ...(target ? { target } : {}), message: issue.message };
-  });
 }
 
 export function errorResponse(

@@ -12,7 +12,8 @@ import type { Services } from '../composition';
 import { DomainError, type ErrorDetail } from '../errors';
 import type { TenantScope } from '../residency/tenantDirectory';
 import type { ApiOperation, HttpMethod, Operations } from './apiOperation';
-import { errorResponse, validationDetails } from './errorResponse';
+import { validationDetails } from '../errorDetails';
+import { errorResponse } from './errorResponse';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 /** How long a client should wait before retrying a write refused during a residency migration. */

@@ -3,21 +3,27 @@
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject } from 'zod-openapi';
 
-import type { HttpFunction } from '../hosting/functionDefinition';
-import type { ApiOperation } from './apiOperation';
+import type { ApiOperation, Operations } from './apiOperation';
 
 type ZodObjectInput = NonNullable<NonNullable<ZodOpenApiOperationObject['requestParams']>['path']>;
 
 const JSON_TYPE = 'application/json';
 
 /** The version of the HTTP contract (SPEC.md), not of the package. */
+
+/** What the document is made from: each HTTP function's route and operations (hosting's HttpFunction is one). */
+export interface DescribedRoute {
+  route: string;
+  operations: Operations;
+}
+
 export const API_VERSION = '1.0.0';
 
 export type OpenApiDocument = ReturnType<typeof createDocument>;
 
 /** The document as served from `serverUrl`: the origin its paths (all under `/api`) are reached at. */
 export function buildOpenApiDocument(
-  functions: readonly HttpFunction[],
+  functions: readonly DescribedRoute[],
   version: string,
   serverUrl: string,
 ): OpenApiDocument {
@@ -34,7 +40,7 @@ export function servedFrom(document: OpenApiDocument, serverUrl: string): OpenAp
 }
 
 /** Everything but `servers`, from the operations' zod schemas. */
-export function describeApi(functions: readonly HttpFunction[], version: string): OpenApiDocument {
+export function describeApi(functions: readonly DescribedRoute[], version: string): OpenApiDocument {
   const paths: ZodOpenApiPathsObject = {};
   for (const fn of functions) {
     const path = `/api/${fn.route}`;
@@ -68,7 +74,7 @@ export function describeApi(functions: readonly HttpFunction[], version: string)
   });
 }
 
-function describeOperation(fn: HttpFunction, op: ApiOperation): ZodOpenApiOperationObject {
+function describeOperation(fn: DescribedRoute, op: ApiOperation): ZodOpenApiOperationObject {
   const pathParams = routeParameters(fn.route);
   const paramsSchema = z.object(
     Object.fromEntries(

@@ -1,7 +1,8 @@
 // Events other systems of the platform put on `personal-data-events` (SPEC §4), as zod schemas.
 import { z } from 'zod';
 
-import { RECORD_CATEGORIES, subjectSchema } from '../requests/dataSubjectRequest';
+import { RECORD_CATEGORIES } from '../vocabulary/categories';
+import { subjectSchema } from '../vocabulary/dataSubject';
 
 const envelope = {
   tenantId: z.uuid().transform((v) => v.toLowerCase()),

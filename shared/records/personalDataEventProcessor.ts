@@ -1,17 +1,11 @@
-// Processes one message of `personal-data-events`. Invalid events are never dropped: they go to the poison
-// queue with their reason. Processing is idempotent, so a redelivered event changes nothing.
-import type { InvocationContext } from '@azure/functions';
-
+// Applies the events of `personal-data-events` (SPEC §4); the trigger decodes them and poisons the invalid
+// and the refused. Processing is idempotent, so a redelivered event changes nothing.
 import type { AuditLog } from '../audit/auditEvent';
 import { DomainError, type ErrorCode } from '../errors';
-import type { PoisonQueue } from '../hosting/queueFailures';
 import { deterministicId } from '../ids';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
-import { QUEUES } from '../storage/names';
-import { type PersonalDataEvent, personalDataEventSchema } from './personalDataEvent';
+import type { PersonalDataEvent } from './personalDataEvent';
 import type { RecordStore } from './recordStore';
-
-export type EventOutcome = 'processed' | 'poisoned';
 
 /** Domain errors that say the event itself is refused, so redelivering it cannot succeed. */
 const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -22,37 +16,23 @@ const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'InvalidState',
 ]);
 
+/**
+ * Whether an error refuses the event itself (unknown tenant, closed geography): it would on every
+ * redelivery, so the event is poisoned. Anything else (a busy audit chain, a tenant on the move, a storage
+ * fault) is retried by redelivery.
+ */
+export const refusesEvent = (error: unknown): error is DomainError =>
+  error instanceof DomainError && REFUSALS.has(error.code);
+
 export class PersonalDataEventProcessor {
   constructor(
     private readonly directory: TenantDirectory,
     private readonly audit: AuditLog,
-    private readonly poison: PoisonQueue,
     private readonly records: RecordStore,
   ) {}
 
-  async process(message: unknown, context: InvocationContext): Promise<EventOutcome> {
-    const event = await this.poison.decode(
-      QUEUES.personalDataEvents,
-      personalDataEventSchema,
-      message,
-      context,
-    );
-    if (!event) return 'poisoned';
-    try {
-      await this.apply(event);
-      return 'processed';
-    } catch (error) {
-      // A rule that refuses the event (unknown tenant, closed geography) will refuse it on every redelivery;
-      // anything else (a busy audit chain, a tenant on the move, a storage fault) passes: it is retried.
-      if (error instanceof DomainError && REFUSALS.has(error.code)) {
-        await this.reject(message, `${error.code}: ${error.message}`, context);
-        return 'poisoned';
-      }
-      throw error;
-    }
-  }
-
-  private async apply(event: PersonalDataEvent): Promise<void> {
+  /** Applies a valid event; throws a refusal (see refusesEvent) or a failure to retry. */
+  async apply(event: PersonalDataEvent): Promise<void> {
     if (event.type === 'tenant.provisioned') {
       const { entry, created, reactivated } = await this.directory.provision(event);
       const target = { type: 'tenant', id: entry.tenantId };
@@ -113,9 +93,5 @@ export class PersonalDataEventProcessor {
       correlationId: event.eventId,
       details,
     });
-  }
-
-  private reject(message: unknown, reason: string, context: InvocationContext, details?: unknown) {
-    return this.poison.put(QUEUES.personalDataEvents, message, reason, context, details);
   }
 }

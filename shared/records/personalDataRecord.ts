@@ -1,6 +1,7 @@
 // A personal data record as the service holds it (SPEC §4), decrypted: what discovery counts, packages
 // export and requests erase.
-import type { DataSubject, RecordCategory } from '../requests/dataSubjectRequest';
+import type { DataSubject } from '../vocabulary/dataSubject';
+import type { RecordCategory } from '../vocabulary/categories';
 
 export interface PersonalDataRecord {
   category: RecordCategory;

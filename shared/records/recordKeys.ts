@@ -19,7 +19,7 @@ export const recordKeyOfRow = (recordRow: string): string => recordRow.slice(rec
 
 /**
  * Rows of a subject's partition that are not records; `~` sorts after every category, so records are
- * `RowKey lt '~'`. The subject's data key is `~key` (crypto/subjectKeys).
+ * `RowKey lt '~'`. The subject's data key is `~key` (subjectKeys.ts).
  */
 export const subjectRows = {
   /** `~id_<identifier HMAC>`: an identifier the subject was seen with (objectId, upn or email). */

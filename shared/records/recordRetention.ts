@@ -3,8 +3,8 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
 import { exactHmacWith } from '../crypto/pseudonymizer';
-import type { SubjectKeyStore } from '../crypto/subjectKeys';
-import type { RecordCategory } from '../requests/dataSubjectRequest';
+import type { SubjectKeyStore } from '../records/subjectKeys';
+import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { anonymiseAlert } from '../retention/alertAnonymisation';
 import { anonymousAlertExpiry, type ExpiryIndex } from '../retention/expiryIndex';

@@ -5,7 +5,8 @@ import { RestError, type TableClient } from '@azure/data-tables';
 
 import { exactHmacWith, hmacWith } from '../crypto/pseudonymizer';
 import { open, seal } from '../crypto/sealedBox';
-import type { DataSubject, RecordCategory } from '../requests/dataSubjectRequest';
+import type { DataSubject } from '../vocabulary/dataSubject';
+import type { RecordCategory } from '../vocabulary/categories';
 import type { PersonalDataRecord, PseudonymousSubject } from './personalDataRecord';
 
 export interface RecordEntity {

@@ -2,7 +2,7 @@
 // and tests that need only records build them here.
 import type { KeyProvider } from '../crypto/keyProvider';
 import { Pseudonymizer } from '../crypto/pseudonymizer';
-import { SubjectKeyStore } from '../crypto/subjectKeys';
+import { SubjectKeyStore } from '../records/subjectKeys';
 import { ExpiryIndex } from '../retention/expiryIndex';
 import { RecordRetention } from './recordRetention';
 import { RecordStore } from './recordStore';

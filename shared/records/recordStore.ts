@@ -8,9 +8,9 @@
 import { odata, type TableClient } from '@azure/data-tables';
 
 import { hmacWith, type Pseudonymizer } from '../crypto/pseudonymizer';
-import type { SubjectKeyStore } from '../crypto/subjectKeys';
-import type { DataSubject, RecordCategory } from '../requests/dataSubjectRequest';
-import { type OwnIdentifiers, ownIdentifiers } from '../exports/redaction';
+import type { SubjectKeyStore } from '../records/subjectKeys';
+import type { DataSubject } from '../vocabulary/dataSubject';
+import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import type { PersonalDataRecord, PseudonymousSubject } from './personalDataRecord';
@@ -321,25 +321,20 @@ export class RecordStore {
   }
 
   /**
-   * The identifiers a package of this subject keeps readable: those the request names, and any the subject
-   * was seen with (matched by HMAC, since only HMACs of them are stored). Everyone else's are redacted.
+   * Whether an identifier (normalised, as redaction compares them) is one the subject was seen with: matched
+   * by HMAC, since only HMACs of the subject's identifiers are stored.
    */
-  async ownIdentifiers(tenant: TenantScope, subjectKey: string, named: DataSubject): Promise<OwnIdentifiers> {
+  async seenWith(tenant: TenantScope, subjectKey: string): Promise<(identifier: string) => boolean> {
     const pseudonymKey = await this.pseudonymizer.keyFor(tenant);
     const listed = new Set((await this.identity.listedIdentifiers(tenant, subjectKey)).map((id) => id.key));
-    const clear = ownIdentifiers(named);
     const known = new Map<string, boolean>();
-    return {
-      has(identifier: string) {
-        let mine = known.get(identifier);
-        if (mine === undefined) {
-          mine =
-            clear.has(identifier) ||
-            IDENTIFIER_KINDS.some((kind) => listed.has(hmacWith(pseudonymKey, kind, identifier)));
-          if (known.size < 10_000) known.set(identifier, mine);
-        }
-        return mine;
-      },
+    return (identifier) => {
+      let mine = known.get(identifier);
+      if (mine === undefined) {
+        mine = IDENTIFIER_KINDS.some((kind) => listed.has(hmacWith(pseudonymKey, kind, identifier)));
+        if (known.size < 10_000) known.set(identifier, mine);
+      }
+      return mine;
     };
   }
 

@@ -3,8 +3,8 @@
 // row. Every writer of record rows (events, merges, rectification, soft deletion) goes through here.
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
-import type { SubjectKeyStore } from '../crypto/subjectKeys';
-import type { RecordCategory } from '../requests/dataSubjectRequest';
+import type { SubjectKeyStore } from '../records/subjectKeys';
+import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { type ExpiryEntry, type ExpiryIndex, expiryKeys, recordExpiries } from '../retention/expiryIndex';
 import { TABLES } from '../storage/names';

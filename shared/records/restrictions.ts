@@ -14,7 +14,7 @@ import {
 } from '../paging';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
-import type { DataSubject } from '../requests/dataSubjectRequest';
+import type { DataSubject } from '../vocabulary/dataSubject';
 
 export interface Restriction {
   subjectKey: string;

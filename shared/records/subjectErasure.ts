@@ -4,7 +4,7 @@
 // the partition's own list of what to clean up (identifiers, packages, merged alias subjects) goes last.
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
-import type { SubjectKeyStore } from '../crypto/subjectKeys';
+import type { SubjectKeyStore } from '../records/subjectKeys';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { CONTAINERS, TABLES } from '../storage/names';
 import { submitInBatches } from '../storage/tableBatches';

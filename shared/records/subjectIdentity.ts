@@ -12,7 +12,7 @@
 import { RestError, type TableClient, type TransactionAction } from '@azure/data-tables';
 
 import { hmacWith, type Pseudonymizer } from '../crypto/pseudonymizer';
-import type { DataSubject } from '../requests/dataSubjectRequest';
+import type { DataSubject } from '../vocabulary/dataSubject';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import { submitInBatches } from '../storage/tableBatches';

@@ -5,8 +5,8 @@
 // subject that claimed it first, so two object ids are never merged. Resumable: every step can run again.
 import type { TableClient } from '@azure/data-tables';
 
-import type { SubjectKeyStore } from '../crypto/subjectKeys';
-import type { RecordCategory } from '../requests/dataSubjectRequest';
+import type { SubjectKeyStore } from '../records/subjectKeys';
+import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import { lookupKeys, recordKeyOfRow, RECORDS_ONLY, recordsPartition, subjectRows } from './recordKeys';

@@ -2,6 +2,8 @@
 import { z } from 'zod';
 
 import type { Actor } from '../audit/auditEvent';
+import { RECORD_CATEGORIES, type RecordCategory } from '../vocabulary/categories';
+import { type DataSubject, subjectSchema } from '../vocabulary/dataSubject';
 
 export const REQUEST_TYPES = ['access', 'export', 'delete', 'rectify', 'restrict', 'unrestrict'] as const;
 export type RequestType = (typeof REQUEST_TYPES)[number];
@@ -36,38 +38,6 @@ export const DATA_SUBJECT_TYPES = [
   'faculty',
   'other',
 ] as const;
-
-export const RECORD_CATEGORIES = [
-  'device',
-  'deviceSecurity',
-  'deviceHealth',
-  'deviceDiagnostics',
-  'directory',
-  'policy',
-  'alert',
-  'windowsDiagnostic',
-  'usage',
-  'systemLog',
-] as const;
-export type RecordCategory = (typeof RECORD_CATEGORIES)[number];
-
-export const subjectSchema = z
-  .strictObject({
-    upn: z
-      .string()
-      .trim()
-      .min(3)
-      .max(320)
-      .regex(/^[^@\s]+@[^@\s]+$/, 'must look like user@domain')
-      .optional(),
-    objectId: z.uuid().optional(),
-    email: z.email().max(320).optional(),
-  })
-  .refine((s) => s.upn !== undefined || s.objectId !== undefined || s.email !== undefined, {
-    message: 'at least one of upn, objectId or email is required',
-  })
-  .meta({ id: 'DataSubject' });
-export type DataSubject = z.infer<typeof subjectSchema>;
 
 export const rectificationSchema = z.strictObject({
   category: z.enum(RECORD_CATEGORIES),

@@ -7,12 +7,14 @@ import type { Actor, AuditEvent, AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
 import { DomainError } from '../errors';
 import type { PackageStore } from '../exports/packageStore';
+import { type OwnIdentifiers, ownIdentifiers } from '../exports/redaction';
 import { DEVICE_REPORTED_CATEGORIES } from '../records/personalDataRecord';
 import type { RecordStore } from '../records/recordStore';
 import type { RestrictionStore } from '../records/restrictions';
 import type { SubjectErasure } from '../records/subjectErasure';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
-import { type DataSubjectRequest, RECORD_CATEGORIES, type RecordCategory } from './dataSubjectRequest';
+import { RECORD_CATEGORIES, type RecordCategory } from '../vocabulary/categories';
+import type { DataSubjectRequest } from './dataSubjectRequest';
 import type { DataSubjectRequestService } from './requestService';
 import { stepFailure } from './stepFailure';
 
@@ -147,7 +149,7 @@ export class RequestFulfilment {
       generatedAt,
       // Only the requester's identifiers stay readable: those the request names, and those the subject was
       // seen with (never whatever a record happens to carry).
-      own: await this.records.ownIdentifiers(tenant, owner, request.subject),
+      own: await this.requesterIdentifiers(tenant, request),
       categories: (async function* () {
         // The next category's first page is fetched while this one is packaged.
         const start = (category: RecordCategory) => ({
@@ -255,6 +257,13 @@ export class RequestFulfilment {
         result: { restricted: request.type === 'restrict', subjects: 1, completedAt },
       })),
     );
+  }
+
+  /** Those the request names, and those the subject was seen with; everyone else's are redacted. */
+  private async requesterIdentifiers(tenant: TenantScope, request: Settled): Promise<OwnIdentifiers> {
+    const named = ownIdentifiers(request.subject);
+    const seenWith = await this.records.seenWith(tenant, request.subjectKey);
+    return { has: (identifier) => named.has(identifier) || seenWith(identifier) };
   }
 
   /**

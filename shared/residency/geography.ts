@@ -1,7 +1,6 @@
 // Data residency geographies and the pure rule that picks a tenant's geography from its country (SPEC §8).
 
-export const GEOGRAPHIES = ['NA', 'EU', 'APAC', 'AU', 'IN', 'CH'] as const;
-export type Geography = (typeof GEOGRAPHIES)[number];
+import type { Geography } from '../vocabulary/geographies';
 
 const REGION_BY_COUNTRY: Readonly<Record<string, 'NA' | 'EU' | 'APAC'>> = (() => {
   const map: Record<string, 'NA' | 'EU' | 'APAC'> = { US: 'NA' };

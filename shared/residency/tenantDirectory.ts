@@ -7,7 +7,8 @@ import { DomainError } from '../errors';
 import type { StorageAccount } from '../storage/storageAccount';
 import type { StorageAccounts } from '../storage/storageAccounts';
 import { GLOBAL_TABLES } from '../storage/names';
-import { bestGeography, GEOGRAPHIES, type Geography, regionOf } from './geography';
+import { GEOGRAPHIES, type Geography } from '../vocabulary/geographies';
+import { bestGeography, regionOf } from './geography';
 
 /** `purging`: passive deletion is under way; the tenant takes no more writes from then on. */
 export type TenantStatus = 'active' | 'subscriptionEnded' | 'purging' | 'purged';

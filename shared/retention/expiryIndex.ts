@@ -5,7 +5,7 @@
 // `${yyyymmdd}_${kind}_...`, so "due by today" is one range query over the tenant's months.
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 
-import type { RecordCategory } from '../requests/dataSubjectRequest';
+import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import { deleteVersions, submitInBatches } from '../storage/tableBatches';

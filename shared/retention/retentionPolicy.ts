@@ -1,6 +1,6 @@
 // The retention table of SPEC §6, as one typed value: the purge engine applies it and
 // GET /api/retention-policy serves it. Every rule is a pure function of dates and an injected clock.
-import type { RecordCategory } from '../requests/dataSubjectRequest';
+import type { RecordCategory } from '../vocabulary/categories';
 
 export type RetentionAction = 'delete' | 'anonymise';
 

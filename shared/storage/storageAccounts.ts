@@ -2,7 +2,7 @@
 // exactly when a storage account is configured for it.
 import type { ServiceConfig } from '../config';
 import { DomainError } from '../errors';
-import { GEOGRAPHIES, type Geography } from '../residency/geography';
+import { GEOGRAPHIES, type Geography } from '../vocabulary/geographies';
 import { StorageAccount, type StorageClientOptions } from './storageAccount';
 
 export class StorageAccounts {

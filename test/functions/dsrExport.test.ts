@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 
 import { decodeJwt } from 'jose';
 
-import { createKeyProvider } from '../../shared/crypto/keyProvider';
+import { createKeyProvider } from '../../shared/crypto/keyProviders';
 import { Pseudonymizer } from '../../shared/crypto/pseudonymizer';
 import {
   linkSigningKey,

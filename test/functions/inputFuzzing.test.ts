@@ -40,7 +40,7 @@ import {
 import { dsrWorkMessageSchema } from '../../shared/requests/requestFulfilment';
 import { newRequestId } from '../../shared/requests/requestRepository';
 import type { TenantScope } from '../../shared/residency/tenantDirectory';
-import { retentionWorkMessageSchema } from '../../shared/retention/retentionPurge';
+import { retentionWorkMessageSchema } from '../../shared/purge/retentionPurge';
 import { poisonQueueOf, QUEUES, TABLES } from '../../shared/storage/names';
 import { decodeMessage } from '../../shared/storage/queueMessages';
 import {

@@ -16,7 +16,7 @@ import { LocalHost } from '../../local/localHost';
 import { ROLES } from '../../shared/auth/principal';
 import { issuerFor } from '../../shared/auth/tokenVerifier';
 import { createServices, type Services } from '../../shared/composition';
-import { createKeyProvider } from '../../shared/crypto/keyProvider';
+import { createKeyProvider } from '../../shared/crypto/keyProviders';
 import { Pseudonymizer } from '../../shared/crypto/pseudonymizer';
 import type { FunctionDefinition, HttpFunction } from '../../shared/hosting/functionDefinition';
 import { invokeQueue } from '../../shared/hosting/invoke';

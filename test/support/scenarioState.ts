@@ -4,7 +4,7 @@ import type { TableClient } from '@azure/data-tables';
 
 import type { Services } from '../../shared/composition';
 import { anonymousPartition } from '../../shared/records/recordRetention';
-import type { DataSubject } from '../../shared/requests/dataSubjectRequest';
+import type { DataSubject } from '../../shared/vocabulary/dataSubject';
 import type { TenantScope } from '../../shared/residency/tenantDirectory';
 import { CONTAINERS, TABLES } from '../../shared/storage/names';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadConfig, type ServiceConfig } from '../../shared/config';
-import type { Geography } from '../../shared/residency/geography';
+import type { Geography } from '../../shared/vocabulary/geographies';
 import type { TenantScope } from '../../shared/residency/tenantDirectory';
 import type { StorageClientOptions } from '../../shared/storage/storageAccount';
 import { StorageAccounts } from '../../shared/storage/storageAccounts';

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { createKeyProvider } from '../../../shared/crypto/keyProvider';
+import { createKeyProvider } from '../../../shared/crypto/keyProviders';
 import { KeyVaultKeyProvider } from '../../../shared/crypto/keyVaultKeyProvider';
 import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 

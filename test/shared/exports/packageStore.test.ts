@@ -16,7 +16,7 @@ import {
 } from '../../../shared/crypto/packageCipher';
 import { Pseudonymizer } from '../../../shared/crypto/pseudonymizer';
 import { open as openSealed, SealedBoxError } from '../../../shared/crypto/sealedBox';
-import { SubjectKeyStore } from '../../../shared/crypto/subjectKeys';
+import { SubjectKeyStore } from '../../../shared/records/subjectKeys';
 import { DomainError } from '../../../shared/errors';
 import type { PackageManifest } from '../../../shared/exports/exportPackage';
 import { PACKAGE_FORMAT, type PackageInput, PackageStore } from '../../../shared/exports/packageStore';

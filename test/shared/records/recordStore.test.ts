@@ -6,7 +6,7 @@ import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import { createRecordServices } from '../../../shared/records/recordServices';
 import type { UpsertInput } from '../../../shared/records/recordStore';
-import type { DataSubject } from '../../../shared/requests/dataSubjectRequest';
+import type { DataSubject } from '../../../shared/vocabulary/dataSubject';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
 import { TEST_KEY_FOLDER, testStorage, testTenantScope } from '../../support/testStorage';

@@ -1,4 +1,5 @@
-import { bestGeography, GEOGRAPHIES, type Geography } from '../../../shared/residency/geography';
+import { bestGeography } from '../../../shared/residency/geography';
+import { GEOGRAPHIES, type Geography } from '../../../shared/vocabulary/geographies';
 
 const all = new Set<Geography>(GEOGRAPHIES);
 const regionsOnly = new Set<Geography>(['NA', 'EU', 'APAC']);

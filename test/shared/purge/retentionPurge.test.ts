@@ -12,7 +12,7 @@ import { retentionPurge } from '../../../functions/retentionPurge';
 import { azuriteConnectionString, DEV_ACCOUNT } from '../../../local/azurite';
 import { createServices } from '../../../shared/composition';
 import { invokeQueue, invokeTimer } from '../../../shared/hosting/invoke';
-import type { RecordCategory } from '../../../shared/requests/dataSubjectRequest';
+import type { RecordCategory } from '../../../shared/vocabulary/categories';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { anonymousPartition, RecordRetention } from '../../../shared/records/recordRetention';
 import { QUEUES, TABLES } from '../../../shared/storage/names';

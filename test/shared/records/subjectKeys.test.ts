@@ -4,7 +4,7 @@ import type { Clock } from '../../../shared/clock';
 import type { KeyProvider } from '../../../shared/crypto/keyProvider';
 import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import { open, seal, SealedBoxError } from '../../../shared/crypto/sealedBox';
-import { SUBJECT_KEY_ROW, SubjectKeyStore } from '../../../shared/crypto/subjectKeys';
+import { SUBJECT_KEY_ROW, SubjectKeyStore } from '../../../shared/records/subjectKeys';
 import { recordsPartition } from '../../../shared/records/recordKeys';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';

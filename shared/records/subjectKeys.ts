@@ -1,16 +1,14 @@
 // One data key per data subject (SPEC §4): a subject's records are sealed with it, and erasing the subject
 // destroys it, which makes every copy of those records unreadable at once (crypto-shredding).
-import { randomBytes } from 'node:crypto';
-
 import { RestError, type TableClient } from '@azure/data-tables';
 
 import { type Clock, systemClock } from '../clock';
-import { recordsPartition } from '../records/recordKeys';
+import type { KeyProvider } from '../crypto/keyProvider';
+import { getOrCreateWrappedKey, readWrappedKey } from '../crypto/wrappedKeys';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
-import type { KeyProvider } from './keyProvider';
+import { recordsPartition } from './recordKeys';
 
-export const DATA_KEY_BYTES = 32;
 /** The row of a subject's wrapped data key in its records partition; `~` sorts it after the records. */
 export const SUBJECT_KEY_ROW = '~key';
 
@@ -141,70 +139,6 @@ function partitionOf(tenant: TenantScope, subjectKey: string): string {
     );
   }
   return recordsPartition(tenant.tenantId, subjectKey);
-}
-
-/** A key stored wrapped by the tenant key; never the key itself. */
-interface WrappedKeyEntity {
-  partitionKey: string;
-  rowKey: string;
-  provider: string;
-  keyId: string;
-  value: string;
-  createdAt: string;
-}
-
-/** Reads and unwraps a stored key; undefined when the row does not exist. */
-export async function readWrappedKey(
-  table: TableClient,
-  partitionKey: string,
-  rowKey: string,
-  tenantId: string,
-  keyProvider: KeyProvider,
-): Promise<Buffer | undefined> {
-  let entity: WrappedKeyEntity;
-  try {
-    entity = await table.getEntity<WrappedKeyEntity>(partitionKey, rowKey);
-  } catch (error) {
-    if (error instanceof RestError && error.statusCode === 404) return undefined;
-    throw error;
-  }
-  const key = await keyProvider.unwrapKey(tenantId, {
-    provider: entity.provider,
-    keyId: entity.keyId,
-    value: entity.value,
-  });
-  if (key.length !== DATA_KEY_BYTES)
-    throw new Error(`The key in row ${rowKey} is not ${DATA_KEY_BYTES} bytes.`);
-  return key;
-}
-
-/**
- * Reads a stored key, or creates a random one and stores it wrapped. The create is conditional (insert
- * fails with 409 when the row exists), so racing creators converge on the first row written.
- */
-export async function getOrCreateWrappedKey(
-  table: TableClient,
-  partitionKey: string,
-  rowKey: string,
-  tenantId: string,
-  keyProvider: KeyProvider,
-  clock: Clock,
-): Promise<Buffer> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const existing = await readWrappedKey(table, partitionKey, rowKey, tenantId, keyProvider);
-    if (existing) return existing;
-    const key = randomBytes(DATA_KEY_BYTES);
-    const wrapped = await keyProvider.wrapKey(tenantId, key);
-    const entity: WrappedKeyEntity = { partitionKey, rowKey, ...wrapped, createdAt: clock().toISOString() };
-    try {
-      await table.createEntity(entity);
-      return key;
-    } catch (error) {
-      if (!(error instanceof RestError && error.statusCode === 409)) throw error;
-    }
-    // Another creator won; the next read returns its key (or, if it was destroyed meanwhile, we try again).
-  }
-  throw new Error(`The key in row ${rowKey} keeps changing while it is created; retry.`);
 }
 
 /** Unwrapped keys by partition: least recently used evicted first, each trusted for `ttlMs`. */

@@ -18,8 +18,8 @@ import type { TenantDirectory, TenantEntry, TenantScope } from '../residency/ten
 import { CONTAINERS, QUEUES, TABLES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
 import { submitInBatches } from '../storage/tableBatches';
-import type { ExpiryIndex, StoredExpiryEntry } from './expiryIndex';
-import { dueAt, dueDay, RETENTION_POLICY } from './retentionPolicy';
+import type { ExpiryIndex, StoredExpiryEntry } from '../retention/expiryIndex';
+import { dueAt, dueDay, RETENTION_POLICY } from '../retention/retentionPolicy';
 
 export const retentionWorkMessageSchema = z.object({ tenantId: z.uuid(), day: z.iso.date() });
 export type RetentionWorkMessage = z.infer<typeof retentionWorkMessageSchema>;
