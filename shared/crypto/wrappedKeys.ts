@@ -6,6 +6,7 @@ import { RestError, type TableClient } from '@azure/data-tables';
 
 import type { Clock } from '../clock';
 import type { KeyProvider } from './keyProvider';
+import { orAbsent } from '../storage/absent';
 
 /** Every key the service wraps is an AES-256 key. */
 export const DATA_KEY_BYTES = 32;
@@ -28,13 +29,8 @@ export async function readWrappedKey(
   tenantId: string,
   keyProvider: KeyProvider,
 ): Promise<Buffer | undefined> {
-  let entity: WrappedKeyEntity;
-  try {
-    entity = await table.getEntity<WrappedKeyEntity>(partitionKey, rowKey);
-  } catch (error) {
-    if (error instanceof RestError && error.statusCode === 404) return undefined;
-    throw error;
-  }
+  const entity = await orAbsent(table.getEntity<WrappedKeyEntity>(partitionKey, rowKey));
+  if (!entity) return undefined;
   const key = await keyProvider.unwrapKey(tenantId, {
     provider: entity.provider,
     keyId: entity.keyId,

@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 
-import { RestError, type TableClient } from '@azure/data-tables';
+import type { TableClient } from '@azure/data-tables';
 
 import type { Clock } from '../clock';
 import { createPackageDecryptor, createPackageEncryptor } from '../crypto/packageCipher';
@@ -21,6 +21,7 @@ import {
   packageIntegrity,
   writeExportPackage,
 } from './exportPackage';
+import { isAbsent, orAbsent } from '../storage/absent';
 
 /** Blob metadata `format` of an encrypted package (packageCipher's PDSPKG01 framing). */
 export const PACKAGE_FORMAT = 'pdspkg1';
@@ -169,7 +170,7 @@ export class PackageStore {
     try {
       ({ metadata } = await container.getBlobClient(row.blobName).getProperties());
     } catch (error) {
-      if (isMissing(error)) throw notFound('The package');
+      if (isAbsent(error)) throw notFound('The package');
       throw error;
     }
     const integrity = packageIntegrity(metadata);
@@ -189,7 +190,7 @@ export class PackageStore {
       try {
         download = await container.getBlobClient(row.blobName).download();
       } catch (error) {
-        if (isMissing(error)) throw notFound('The package');
+        if (isAbsent(error)) throw notFound('The package');
         throw error;
       }
       const body = download.readableStreamBody as Readable | undefined;
@@ -337,15 +338,9 @@ export class PackageStore {
     // Only package rows: this store never reads or deletes a record or the data key by mistake.
     if (!packageRow.startsWith(subjectRows.packagePrefix())) return undefined;
     const table = await this.table(tenant);
-    try {
-      return await table.getEntity<PackageIndexEntity>(
-        recordsPartition(tenant.tenantId, subjectKey),
-        packageRow,
-      );
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
+    return orAbsent(
+      table.getEntity<PackageIndexEntity>(recordsPartition(tenant.tenantId, subjectKey), packageRow),
+    );
   }
 
   private table(tenant: TenantScope): Promise<TableClient> {
@@ -361,9 +356,6 @@ function expiryOf(
   return { kind: 'package', day: row.expiresOn, requestId: row.requestId, blobName: row.blobName, ...index };
 }
 
-// Table and Blob clients both throw core-rest-pipeline's RestError.
-const isMissing = (error: unknown) => error instanceof RestError && error.statusCode === 404;
-
 const ignoreMissing = (error: unknown) => {
-  if (!isMissing(error)) throw error;
+  if (!isAbsent(error)) throw error;
 };

@@ -8,6 +8,7 @@ import { open, seal } from '../crypto/sealedBox';
 import type { DataSubject } from '../vocabulary/dataSubject';
 import type { RecordCategory } from '../vocabulary/categories';
 import type { PersonalDataRecord, PseudonymousSubject } from './personalDataRecord';
+import { orAbsent } from '../storage/absent';
 
 export interface RecordEntity {
   partitionKey: string;
@@ -161,14 +162,8 @@ export function versionOf(
 export const shouldDelete = (row: Pick<RecordEntity, 'occurredAt' | 'deletedAt'>, deletedAt: string) =>
   row.occurredAt <= deletedAt && (row.deletedAt === undefined || row.deletedAt > deletedAt);
 
-export async function readRow<T extends object>(table: TableClient, partitionKey: string, rowKey: string) {
-  try {
-    return await table.getEntity<T>(partitionKey, rowKey);
-  } catch (error) {
-    if (isStatus(error, 404)) return undefined;
-    throw error;
-  }
-}
+export const readRow = <T extends object>(table: TableClient, partitionKey: string, rowKey: string) =>
+  orAbsent(table.getEntity<T>(partitionKey, rowKey));
 
 export async function deleteIfPresent(
   table: TableClient,
@@ -176,13 +171,7 @@ export async function deleteIfPresent(
   rowKey: string,
   etag?: string,
 ): Promise<boolean> {
-  try {
-    await table.deleteEntity(partitionKey, rowKey, etag ? { etag } : {});
-    return true;
-  } catch (error) {
-    if (isStatus(error, 404)) return false;
-    throw error;
-  }
+  return (await orAbsent(table.deleteEntity(partitionKey, rowKey, etag ? { etag } : {}))) !== undefined;
 }
 
 export const isStatus = (error: unknown, status: number): boolean =>

@@ -2,7 +2,7 @@
 // as they are (the retention purge skips them, as under a hold) and left out of reports, operator reads and
 // alert extractions. Table `restrictions` in the tenant's geography: PartitionKey tenant id, RowKey the
 // subject key (so a restriction made by any of the subject's names is the subject's).
-import { odata, RestError, type TableClient } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 
 import {
   keysetPage,
@@ -15,6 +15,7 @@ import {
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import type { DataSubject } from '../vocabulary/dataSubject';
+import { orAbsent } from '../storage/absent';
 
 export interface Restriction {
   subjectKey: string;
@@ -55,21 +56,13 @@ export class RestrictionStore {
 
   async lift(tenant: TenantScope, subjectKey: string): Promise<void> {
     const table = await this.table(tenant);
-    try {
-      await table.deleteEntity(tenant.tenantId, subjectKey);
-    } catch (error) {
-      if (!(error instanceof RestError && error.statusCode === 404)) throw error;
-    }
+    await orAbsent(table.deleteEntity(tenant.tenantId, subjectKey));
   }
 
   async find(tenant: TenantScope, subjectKey: string): Promise<Restriction | undefined> {
     const table = await this.table(tenant);
-    try {
-      return toRestriction(await table.getEntity<RestrictionEntity>(tenant.tenantId, subjectKey));
-    } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404) return undefined;
-      throw error;
-    }
+    const row = await orAbsent(table.getEntity<RestrictionEntity>(tenant.tenantId, subjectKey));
+    return row && toRestriction(row);
   }
 
   /** Every restricted subject of the tenant: what a purge, a report or an operator read must leave alone. */

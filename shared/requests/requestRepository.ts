@@ -17,6 +17,7 @@ import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
 import type { DataSubjectRequest, RequestStatus, RequestType } from './dataSubjectRequest';
 import type { OutboxEffect } from './outbox';
+import { orAbsent } from '../storage/absent';
 
 /** Largest millisecond time the id can invert (year 2286); ids are 11 base-36 digits plus randomness. */
 const MAX_TIME = 9_999_999_999_999;
@@ -77,12 +78,8 @@ export class RequestRepository {
   async find(tenant: TenantScope, id: string): Promise<StoredRequest | undefined> {
     if (!REQUEST_ID_PATTERN.test(id)) return undefined;
     const table = await this.table(tenant);
-    try {
-      return fromEntity(await table.getEntity<RequestEntity>(tenant.tenantId, id));
-    } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404) return undefined;
-      throw error;
-    }
+    const entity = await orAbsent(table.getEntity<RequestEntity>(tenant.tenantId, id));
+    return entity && fromEntity(entity);
   }
 
   async get(tenant: TenantScope, id: string): Promise<StoredRequest> {

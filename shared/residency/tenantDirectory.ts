@@ -9,6 +9,7 @@ import type { StorageAccounts } from '../storage/storageAccounts';
 import { GLOBAL_TABLES } from '../storage/names';
 import { GEOGRAPHIES, type Geography } from '../vocabulary/geographies';
 import { bestGeography, regionOf } from './geography';
+import { orAbsent } from '../storage/absent';
 
 /** `purging`: passive deletion is under way; the tenant takes no more writes from then on. */
 export type TenantStatus = 'active' | 'subscriptionEnded' | 'purging' | 'purged';
@@ -64,13 +65,8 @@ export class TenantDirectory {
 
   private async read(tenantId: string): Promise<{ entry: TenantEntry; etag: string } | undefined> {
     const table = await this.table();
-    try {
-      const entity = await table.getEntity<DirectoryEntity>(tenantId.toLowerCase(), DIRECTORY_ROW);
-      return { entry: fromEntity(entity), etag: entity.etag };
-    } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404) return undefined;
-      throw error;
-    }
+    const entity = await orAbsent(table.getEntity<DirectoryEntity>(tenantId.toLowerCase(), DIRECTORY_ROW));
+    return entity && { entry: fromEntity(entity), etag: entity.etag };
   }
 
   /**
