@@ -13,7 +13,7 @@ import type { DataSubject } from '../vocabulary/dataSubject';
 import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
-import type { PersonalDataRecord, PseudonymousSubject } from './personalDataRecord';
+import type { PersonalDataRecord } from './personalDataRecord';
 import {
   lookupKeys,
   RECORDS_ONLY,
@@ -35,6 +35,7 @@ import {
   toRecord,
   withDeletion,
 } from './recordRows';
+import { recordContent, type UpsertInput } from './recordContent';
 import type { RecordWriter, StoredRow } from './recordWriter';
 import {
   type Identifier,
@@ -43,46 +44,10 @@ import {
   type SubjectIdentity,
 } from './subjectIdentity';
 import type { SubjectMerge } from './subjectMerge';
-import { pseudonymiseSystemLog, pseudonymToken } from './systemLogPseudonyms';
 
-export interface UpsertInput {
-  category: RecordCategory;
-  recordId: string;
-  subject: DataSubject;
-  occurredAt: string;
-  data: Record<string, unknown>;
-  deviceName?: string;
-}
+export type { UpsertInput };
 
 export type CategoryCounts = Partial<Record<RecordCategory, number>>;
-
-/**
- * What is sealed of a record. System logs are pseudonymised (SPEC §4): the subject's identifiers, wherever
- * they occur (envelope, device name, data, free text included), become their per-tenant HMACs. Pure.
- */
-export function recordContent(pseudonymKey: Buffer, input: UpsertInput): SealedContent {
-  if (input.category !== 'systemLog') {
-    return {
-      recordId: input.recordId,
-      subject: input.subject,
-      ...(input.deviceName ? { deviceName: input.deviceName } : {}),
-      data: input.data,
-    };
-  }
-  const pseudonym = (kind: string, value: string) => hmacWith(pseudonymKey, kind, value);
-  const subject: PseudonymousSubject = { pseudonymous: true };
-  for (const kind of IDENTIFIER_KINDS) {
-    const value = input.subject[kind];
-    if (value !== undefined) subject[kind] = pseudonym(kind, value);
-  }
-  const device = input.deviceName;
-  return {
-    recordId: input.recordId,
-    subject,
-    ...(device ? { deviceName: pseudonymToken('device', pseudonym('device', device)) } : {}),
-    data: pseudonymiseSystemLog(input.data, { ...input.subject, deviceName: device }, pseudonym),
-  };
-}
 
 /** The record-id lookup (`_r`): where the record lives, and every deletion known for it (JSON list). */
 interface RecordLookupEntity {
