@@ -34,6 +34,8 @@ export interface StorageClientOptions {
   queuePolicies?: QueueRequestPolicyFactory[];
   /** Table retry timing (tests with injected faults shorten it; production keeps the SDK's). */
   tableRetry?: TableServiceClientOptions['retryOptions'];
+  /** Blob and Queue retry timing, likewise. */
+  blobRetry?: { retryDelayInMs: number; maxRetryDelayInMs: number };
 }
 
 let sharedCredential: TokenCredential | undefined;
@@ -71,11 +73,18 @@ export class StorageAccount {
     // Extra policies need a pipeline of our own, built with the same credential the SDK took.
     const signer = () =>
       setting.kind === 'connectionString' ? sharedKeyOf(setting.connectionString) : credential();
+    const retryOptions = options.blobRetry ? { retryOptions: options.blobRetry } : {};
     this.queueService = options.queuePolicies?.length
-      ? new QueueServiceClient(queue.url, withFactories(newQueuePipeline(signer()), options.queuePolicies))
+      ? new QueueServiceClient(
+          queue.url,
+          withFactories(newQueuePipeline(signer(), retryOptions), options.queuePolicies),
+        )
       : queue;
     this.blobService = options.blobPolicies?.length
-      ? new BlobServiceClient(blob.url, withFactories(newBlobPipeline(signer()), options.blobPolicies))
+      ? new BlobServiceClient(
+          blob.url,
+          withFactories(newBlobPipeline(signer(), retryOptions), options.blobPolicies),
+        )
       : blob;
   }
 

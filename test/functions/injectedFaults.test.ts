@@ -1,5 +1,5 @@
-// Injected storage faults (issue 9): Table requests answer 500, 503 (with and without Retry-After), 412 on
-// conditional writes, or time out, at random with fixed seeds, along the request, event and purge paths;
+// Injected storage faults (issue 9): Table, Blob and Queue requests answer 500, 503 (with and without
+// Retry-After), 412 on conditional Table writes, or time out, at random with fixed seeds, along the request, event and purge paths;
 // messages are delivered as the host delivers them (up to 5 times). Every request still ends completed —
 // with the very state of a clean run — or failed with a code and a reason; events end as they would have;
 // a purge that did not finish does on its next run. This file's global account is devstoreaccount1, so no
@@ -30,7 +30,11 @@ const faults = new StorageFaults();
 // The SDK's own retries, with its delays shortened: the same tries, without waiting seconds between them.
 const flaky = createServices(config, {
   clock,
-  storage: { ...faults.options(), tableRetry: { retryDelayInMs: 5, maxRetryDelayInMs: 20 } },
+  storage: {
+    ...faults.options(),
+    tableRetry: { retryDelayInMs: 5, maxRetryDelayInMs: 20 },
+    blobRetry: { retryDelayInMs: 5, maxRetryDelayInMs: 20 },
+  },
 });
 const helper = createServices(config, { clock });
 const admin = { actor: { type: 'user' as const, id: 'admin' }, correlationId: 't' };
@@ -186,7 +190,7 @@ describe('injected storage faults', () => {
       const outcomes: string[] = [];
       for (const [seed, rate] of RUNS) {
         const scenario = await requestScenario(type);
-        faults.flakyTables(seed, rate);
+        faults.flaky(seed, rate);
         await fulfil(flaky, scenario);
         faults.stopFaults();
         // What no delivery could finish, or even record as failed, the recovery timer picks up.
@@ -253,7 +257,7 @@ describe('injected storage faults', () => {
     const expected = await stateOf(helper, clean);
     for (const [seed] of RUNS) {
       const scenario = await setup();
-      faults.flakyTables(seed, 0.3);
+      faults.flaky(seed, 0.3);
       const outcomes = [];
       for (const event of events(scenario)) outcomes.push(await deliver(flaky, personalDataEvents, event));
       faults.stopFaults();
@@ -284,7 +288,7 @@ describe('injected storage faults', () => {
     const expected = await stateOf(helper, clean);
     for (const [seed, rate] of RUNS) {
       const scenario = await setup();
-      faults.flakyTables(seed, rate);
+      faults.flaky(seed, rate);
       await purge(flaky, scenario, '2026-09-01');
       faults.stopFaults();
       await purge(helper, scenario, '2026-09-02');

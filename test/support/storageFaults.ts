@@ -31,29 +31,30 @@ export class StorageFaults {
     this.writes = 0;
     this.log.length = 0;
     this.crashAt = undefined;
-    this.flaky = undefined;
+    this.faultsOn = undefined;
   }
 
   /** Faults injected at random into Table requests, each try on its own (the SDK's retries see them). */
   readonly injected: Record<string, number> = {};
-  private flaky: { random: () => number; rate: number } | undefined;
+  /** The faults' generator and rate, while they are on. */
+  faultsOn: { random: () => number; rate: number } | undefined;
 
   /**
-   * From now on, each Table request try fails with probability `rate`, drawn from a generator seeded with
-   * `seed`: 500, 503 with and without Retry-After, a timeout, or 412 on a conditional write.
+   * From now on, each storage request try fails with probability `rate`, drawn from a generator seeded with
+   * `seed`: 500, 503 with and without Retry-After, a timeout, or (Table) 412 on a conditional write.
    */
-  flakyTables(seed: number, rate: number): void {
-    this.flaky = { random: mulberry32(seed), rate };
+  flaky(seed: number, rate: number): void {
+    this.faultsOn = { random: mulberry32(seed), rate };
   }
 
   stopFaults(): void {
-    this.flaky = undefined;
+    this.faultsOn = undefined;
   }
 
   private readonly flakyPolicy: PipelinePolicy = {
     name: 'flakyStorage',
     sendRequest: async (request, next) => {
-      const flaky = this.flaky;
+      const flaky = this.faultsOn;
       if (!flaky || flaky.random() >= flaky.rate) return next(request);
       const conditional = (request.headers.get('if-match') ?? '*') !== '*';
       const kinds = ['500', '503', '503-retry-after', 'timeout', ...(conditional ? ['412'] : [])];
@@ -81,8 +82,8 @@ export class StorageFaults {
         { policy: this.tablePolicy, position: 'perCall' },
         { policy: this.flakyPolicy, position: 'perRetry' },
       ],
-      blobPolicies: [this.requestPolicy],
-      queuePolicies: [this.requestPolicy],
+      blobPolicies: [this.requestPolicy, this.flakyRequestPolicy],
+      queuePolicies: [this.requestPolicy, this.flakyRequestPolicy],
     };
   }
 
@@ -106,6 +107,30 @@ export class StorageFaults {
     name: 'storageFaults',
     sendRequest: (request, next) => this.around(request.method, request.url, () => next(request)),
   };
+
+  /**
+   * The Blob and Queue SDKs place a request policy factory inside their retries only when it is an
+   * `InjectorPolicyFactory` (by constructor name, their own test seam): so this one is, and its faults are
+   * retried as real ones would be.
+   */
+  private readonly flakyRequestPolicy: RequestPolicyFactory = new (class InjectorPolicyFactory {
+    constructor(private readonly faults: StorageFaults) {}
+    create(next: RequestPolicy): RequestPolicy {
+      return {
+        sendRequest: async (request: WebResource) => {
+          const flaky = this.faults.faultsOn;
+          if (!flaky || flaky.random() >= flaky.rate) return next.sendRequest(request);
+          const kinds = ['500', '503', 'timeout'];
+          const kind = `blob-or-queue ${kinds[Math.floor(flaky.random() * kinds.length)]!}`;
+          this.faults.injected[kind] = (this.faults.injected[kind] ?? 0) + 1;
+          if (kind.endsWith('timeout')) {
+            throw new RestError('The request timed out (injected).', { code: 'ETIMEDOUT' });
+          }
+          return { request, status: Number(kind.slice(-3)), headers: request.headers, bodyAsText: '' };
+        },
+      };
+    }
+  })(this);
 
   private readonly requestPolicy: RequestPolicyFactory = {
     create: (next: RequestPolicy): RequestPolicy => ({
