@@ -118,3 +118,16 @@ export class InvalidContinuationError extends Error {
     this.name = 'InvalidContinuationError';
   }
 }
+
+/** Every item of a paged listing, page after page: `list` is asked for the next page with its token. */
+export async function* everyItem<T>(
+  list: (page: PageRequest) => Promise<Page<T>>,
+  top = 200,
+): AsyncGenerator<T> {
+  let continuation: string | undefined;
+  do {
+    const page = await list({ top, ...(continuation ? { continuation } : {}) });
+    yield* page.items;
+    continuation = page.continuation;
+  } while (continuation);
+}

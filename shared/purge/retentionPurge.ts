@@ -8,6 +8,7 @@ import type { AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
 import type { KeyProvider } from '../crypto/keyProvider';
 import { deterministicId } from '../ids';
+import { everyItem } from '../paging';
 import { recordsPartition } from '../records/recordKeys';
 import type { RecordRetention, RecordTarget } from '../records/recordRetention';
 import type { RecordStore } from '../records/recordStore';
@@ -191,21 +192,12 @@ export class RetentionPurge {
   private async heldSubjects(tenant: TenantScope): Promise<Set<string>> {
     const subjects = await this.restrictions.restrictedSubjects(tenant);
     for (const type of ['delete', 'export'] as const) {
-      let continuation: string | undefined;
-      do {
-        const page = await this.requests.list(
-          tenant,
-          { type },
-          { top: 200, ...(continuation ? { continuation } : {}) },
-        );
-        for (const request of page.items) {
-          if (!holdsBackRetention(request.status)) continue;
-          const pinned =
-            request.subjectKey ?? (await this.records.subjectOf(tenant, request.subject)).subjectKey;
-          subjects.add(await this.records.currentSubject(tenant, pinned));
-        }
-        continuation = page.continuation;
-      } while (continuation);
+      for await (const request of everyItem((page) => this.requests.list(tenant, { type }, page))) {
+        if (!holdsBackRetention(request.status)) continue;
+        const pinned =
+          request.subjectKey ?? (await this.records.subjectOf(tenant, request.subject)).subjectKey;
+        subjects.add(await this.records.currentSubject(tenant, pinned));
+      }
     }
     return subjects;
   }

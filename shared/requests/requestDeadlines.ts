@@ -2,6 +2,7 @@
 // its last 7 days and `overdue` once its due date has come, and audits each raised flag once.
 import type { Actor } from '../audit/auditEvent';
 import type { Clock } from '../clock';
+import { everyItem } from '../paging';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
 import {
   type DataSubjectRequest,
@@ -83,25 +84,17 @@ export class RequestDeadlines {
   ): Promise<void> {
     const flagOf = (request: Pick<DataSubjectRequest, 'dueAt'>) => deadlineFlag(new Date(request.dueAt), now);
     for (const status of OPEN_STATUSES) {
-      let continuation: string | undefined;
-      do {
-        const page = await this.requests.list(
-          tenant,
-          { status },
-          { top: PAGE_SIZE, ...(continuation ? { continuation } : {}) },
-        );
-        for (const request of page.items) {
-          summary.checked++;
-          // Most requests need no write; only those whose flag is out of date are re-read and written.
-          if (flagOf(request) === request.deadline) continue;
-          const flagged = await this.requests.flagDeadline(tenant, request.id, flagOf, {
-            actor: DEADLINE_WATCH,
-            correlationId,
-          });
-          if (flagged) summary[flagged.deadline ?? 'cleared']++;
-        }
-        continuation = page.continuation;
-      } while (continuation);
+      const open = everyItem((page) => this.requests.list(tenant, { status }, page), PAGE_SIZE);
+      for await (const request of open) {
+        summary.checked++;
+        // Most requests need no write; only those whose flag is out of date are re-read and written.
+        if (flagOf(request) === request.deadline) continue;
+        const flagged = await this.requests.flagDeadline(tenant, request.id, flagOf, {
+          actor: DEADLINE_WATCH,
+          correlationId,
+        });
+        if (flagged) summary[flagged.deadline ?? 'cleared']++;
+      }
     }
   }
 }

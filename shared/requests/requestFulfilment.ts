@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Actor, AuditEvent, AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
 import { DomainError } from '../errors';
+import { everyItem } from '../paging';
 import type { PackageStore } from '../exports/packageStore';
 import { type OwnIdentifiers, ownIdentifiers } from '../exports/redaction';
 import { DEVICE_REPORTED_CATEGORIES } from '../records/personalDataRecord';
@@ -299,16 +300,7 @@ export class RequestFulfilment {
       (v): v is string => !!v,
     );
     const subjectRefs = [request.subjectKey, ...merged];
-    let continuation: string | undefined;
-    do {
-      const page = await this.audit.list(
-        tenant,
-        { involving, subjectRefs },
-        { top: 200, ...(continuation ? { continuation } : {}) },
-      );
-      yield* page.items;
-      continuation = page.continuation;
-    } while (continuation);
+    yield* everyItem((page) => this.audit.list(tenant, { involving, subjectRefs }, page));
   }
 
   /** True when this worker made the change; false when a concurrent delivery already had (InvalidState). */

@@ -5,6 +5,7 @@
 import type { Actor } from '../audit/auditEvent';
 import type { Clock } from '../clock';
 import { DomainError } from '../errors';
+import { everyItem } from '../paging';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
 import { QUEUES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
@@ -69,22 +70,13 @@ export class RequestRecovery {
   async recoverTenant(tenant: TenantScope, summary: RecoveryRun): Promise<void> {
     const now = this.clock().getTime();
     for (const status of WORKING) {
-      let continuation: string | undefined;
-      do {
-        const page = await this.requests.list(
-          tenant,
-          { status },
-          { top: 200, ...(continuation ? { continuation } : {}) },
-        );
-        for (const listed of page.items) {
-          // Loading a request carries out what its last change left to do (audit event, work message).
-          const request = await this.requests.load(tenant, listed.id);
-          summary.checked++;
-          if (!WORKING.includes(request.status) || now - lastProgress(request) < STALLED_AFTER_MS) continue;
-          await this.resume(tenant, request, summary);
-        }
-        continuation = page.continuation;
-      } while (continuation);
+      for await (const listed of everyItem((page) => this.requests.list(tenant, { status }, page))) {
+        // Loading a request carries out what its last change left to do (audit event, work message).
+        const request = await this.requests.load(tenant, listed.id);
+        summary.checked++;
+        if (!WORKING.includes(request.status) || now - lastProgress(request) < STALLED_AFTER_MS) continue;
+        await this.resume(tenant, request, summary);
+      }
     }
   }
 
