@@ -8,6 +8,7 @@ import { dsrExport } from './dsrExport';
 import { dsrRequest } from './dsrRequest';
 import { dsrRequests } from './dsrRequests';
 import { dsrWork } from './dsrWork';
+import { geographies } from './geographies';
 import { health } from './health';
 import { openApiFunction } from './openApi';
 import { packageDownload } from './packageDownload';
@@ -23,6 +24,7 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   health,
   openApiFunction(() => functionRegistry),
   retentionPolicy,
+  geographies,
   dsrRequests,
   dsrRequest,
   dsrApprove,

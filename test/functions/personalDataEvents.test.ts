@@ -159,12 +159,23 @@ describe('personalDataEvents: events that cannot be processed are kept with thei
     expect(await services.poisonedEvents.read(tenant, kept!.reference!)).toEqual(event);
   });
 
-  it('puts a tenant from a country no geography serves in the poison queue', async () => {
+  it('puts a tenant of a code that names no country in the poison queue', async () => {
     const tenantId = randomUUID();
-    await deliver(provisioned(tenantId, 'BR'));
+    await deliver(provisioned(tenantId, 'XX'));
     expect(await services.directory.get(tenantId)).toBeUndefined();
     const kept = await poisoned((m) => m.tenantId === tenantId);
-    expect(kept?.reason).toMatch(/^NotEligible: Country BR is not served/);
+    expect(kept?.reason).toMatch(/^NotEligible: Country XX is not served/);
+  });
+
+  it.each([
+    ['GB', 'EU'],
+    ['CA', 'NA'],
+    ['BR', 'NA'],
+    ['ZA', 'EU'],
+  ])('enters a tenant of %s, once not served, in %s', async (country, geography) => {
+    const tenantId = randomUUID();
+    await deliver(provisioned(tenantId, country));
+    expect(await services.directory.get(tenantId)).toMatchObject({ geography, status: 'active' });
   });
 
   it('keeps a record event of a tenant that does not exist, with the reason', async () => {
