@@ -6,11 +6,15 @@
  * above. The vocabulary and the base pieces (errors, clock, ids, paging, configuration) are at the bottom;
  * the composition root, the triggers and the local host at the top.
  */
+const KEY_CUSTODY = '(sealedBox|keyProvider|keyProviders|localKeyProvider|keyVaultKeyProvider)\\.ts$';
+
 const LAYERS = [
   ['^shared/vocabulary/', '^shared/(errors|errorDetails|clock|ids|paging|config)\\.ts$'],
   ['^shared/storage/'],
+  // Key custody: the sealed box and the tenant key providers of each geography, which residency hands out.
+  [`^shared/crypto/${KEY_CUSTODY}`],
   ['^shared/residency/'],
-  ['^shared/crypto/'],
+  [`^shared/crypto/(?!${KEY_CUSTODY})`],
   ['^shared/auth/'],
   ['^shared/audit/'],
   ['^shared/retention/'],

@@ -65,7 +65,7 @@ export async function discoveryScenario(bench: Bench, scale: Scale) {
 
   const pseudonymizers = new Map<string, Pseudonymizer>();
   for (const tenant of Object.values(tenants)) {
-    const pseudonymizer = new Pseudonymizer(bench.keyProvider);
+    const pseudonymizer = new Pseudonymizer();
     await pseudonymizer.keyFor(tenant.scope);
     pseudonymizers.set(tenant.scope.tenantId, pseudonymizer);
   }
@@ -85,7 +85,7 @@ export async function discoveryScenario(bench: Bench, scale: Scale) {
     for (const name of order) {
       const tenant = tenants[name].scope;
       // A new store each time: nothing of the subject is cached (its tenant's pseudonymiser key is).
-      const fresh = createRecordServices(bench.keyProvider, {
+      const fresh = createRecordServices({
         transferPackages: async () => undefined,
         pseudonymizer: pseudonymizers.get(tenant.tenantId)!,
       });

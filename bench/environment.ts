@@ -11,7 +11,6 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { accountNameOf, type AzuriteInstance, startAzurite } from '../local/azurite';
 import { createServices, type Services } from '../shared/composition';
 import { loadConfig } from '../shared/config';
-import { LocalFileKeyProvider } from '../shared/crypto/localKeyProvider';
 import { Pseudonymizer } from '../shared/crypto/pseudonymizer';
 import type { Geography } from '../shared/vocabulary/geographies';
 import type { TenantScope } from '../shared/residency/tenantDirectory';
@@ -22,7 +21,6 @@ import { RequestCounter } from './requestCounter';
 export interface Bench {
   azurite: AzuriteInstance;
   counter: RequestCounter;
-  keyProvider: LocalFileKeyProvider;
   services: Services;
   /** A new tenant entered in the directory (country decides the geography). */
   newTenant(countryCode: string): Promise<TenantScope>;
@@ -46,7 +44,6 @@ export async function startBench(): Promise<Bench> {
   const keyFolder = await mkdtemp(join(tmpdir(), 'privacy-bench-keys-'));
   try {
     const counter = new RequestCounter(azurite.ports);
-    const keyProvider = new LocalFileKeyProvider(keyFolder);
     const config = loadConfig({
       AUTH_AUDIENCE: 'api://privacy-data-service',
       AUTH_ISSUER_TEMPLATE: 'https://login.microsoftonline.com/{tenantid}/v2.0',
@@ -55,7 +52,7 @@ export async function startBench(): Promise<Bench> {
       ...azurite.storageSettings(),
     });
     const tablePolicies = [{ policy: counter.tablePolicy, position: 'perRetry' as const }];
-    const services = createServices(config, { storage: { tablePolicies }, keyProvider });
+    const services = createServices(config, { storage: { tablePolicies } });
     const connectionString = (geography: Geography) => azurite.connectionString(accountNameOf(geography));
     const rawTable = async (geography: Geography, table: string) => {
       const client = TableClient.fromConnectionString(connectionString(geography), table, {
@@ -68,7 +65,6 @@ export async function startBench(): Promise<Bench> {
     return {
       azurite,
       counter,
-      keyProvider,
       services,
       async newTenant(countryCode) {
         const { entry } = await services.directory.provision({
@@ -86,7 +82,7 @@ export async function startBench(): Promise<Bench> {
       rawBlobs: (geography) => BlobServiceClient.fromConnectionString(connectionString(geography)),
       async seeder(tenant, concurrency, tables) {
         // The pseudonymisation key is the tenant's own (one row in tenantSecrets), as RecordStore uses it.
-        const pseudonymKey = await new Pseudonymizer(keyProvider).keyFor(tenant);
+        const pseudonymKey = await new Pseudonymizer().keyFor(tenant);
         const records = tables
           ? await rawTable(tenant.geography, tables.records)
           : await tenant.account.table(TABLES.records);
@@ -99,7 +95,7 @@ export async function startBench(): Promise<Bench> {
         return new RawSeeder(
           tenant.tenantId,
           pseudonymKey,
-          keyProvider,
+          tenant.keys,
           { records, lookups, expiry },
           concurrency,
         );

@@ -61,7 +61,7 @@ export async function checkSeederLayout(bench: Bench, recordBytes: number) {
   const keysOf = async (rows: Row[]) => {
     const keys = new Map<string, Buffer>();
     for (const row of rows.filter((r) => r.rowKey === SUBJECT_KEY_ROW)) {
-      const key = await bench.keyProvider.unwrapKey(tenant.tenantId, {
+      const key = await tenant.keys.unwrapKey(tenant.tenantId, {
         provider: String(row.provider),
         keyId: String(row.keyId),
         value: String(row.value),

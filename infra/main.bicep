@@ -12,10 +12,10 @@
 // one user-assigned managed identity through Microsoft Entra ID. Storage accounts refuse shared keys and
 // Application Insights refuses instrumentation-key-only ingestion.
 //
-// Residency (SPEC §8): one storage account per geography, in a region inside that geography. The app
-// learns which geographies are open from its settings (a geography is open exactly when its
-// STORAGE_<CODE> setting exists) and reads each tenant's geography from the tenant directory in the
-// global account.
+// Residency (SPEC §8): one storage account and one Key Vault per geography, both in a region inside that
+// geography. The app learns which geographies are open from its settings (a geography is open exactly
+// when its STORAGE_<CODE> setting exists; KEY_VAULT_URL_<CODE> names its vault) and reads each tenant's
+// geography from the tenant directory in the global account.
 
 targetScope = 'resourceGroup'
 
@@ -28,10 +28,10 @@ type geographyCode = 'NA' | 'EU' | 'APAC' | 'AU' | 'IN' | 'CH'
 
 @description('An open geography: its code and the Azure region that holds its data.')
 type geographyConfig = {
-  @description('Geography code; becomes the app setting STORAGE_<code>__accountName.')
+  @description('Geography code; becomes the app settings STORAGE_<code>__accountName and KEY_VAULT_URL_<code>.')
   code: geographyCode
 
-  @description('Azure region of the geography\'s storage account. It must lie inside the geography (NA: a US region, EU: an EU/EFTA region, CH: a Swiss region, ...).')
+  @description('Azure region of the geography\'s storage account and Key Vault. It must lie inside the geography (NA: a US region, EU: an EU/EFTA region, CH: a Swiss region, ...).')
   location: string
 
   @description('Storage redundancy; Standard_ZRS (default) where the region has availability zones, otherwise Standard_LRS.')
@@ -47,10 +47,10 @@ type geographyConfig = {
 @maxLength(11)
 param namePrefix string
 
-@description('Region of the function app, its host storage, Key Vault and monitoring. Must offer Flex Consumption.')
+@description('Region of the function app, its host storage and monitoring. Must offer Flex Consumption.')
 param location string = resourceGroup().location
 
-@description('Open geographies, one storage account each. Never remove a geography that still holds tenants: migrate them first (POST /api/tenants/{tid}/residency/migration).')
+@description('Open geographies, one storage account and one Key Vault each. Never remove a geography that still holds tenants: migrate them first (POST /api/tenants/{tid}/residency/migration).')
 @minLength(1)
 param geographies geographyConfig[] = [
   { code: 'NA', location: 'eastus' }
@@ -84,14 +84,14 @@ param globalStorageSkuName string = 'Standard_ZRS'
 ])
 param hostStorageSkuName string = 'Standard_ZRS'
 
-@description('Key Vault SKU; premium allows HSM-protected (RSA-HSM) tenant keys.')
+@description('SKU of every geography\'s Key Vault; premium allows HSM-protected (RSA-HSM) tenant keys.')
 @allowed([
   'standard'
   'premium'
 ])
 param keyVaultSkuName string = 'standard'
 
-@description('Also grant the app "Key Vault Crypto Officer" so that it can create a tenant key-wrapping key when a tenant is provisioned, and delete it when the tenant\'s data is purged (passive deletion). Set to false if tenant keys are created and deleted out of band; the app then only gets "Key Vault Crypto User" (get, wrap, unwrap).')
+@description('Also grant the app "Key Vault Crypto Officer" on every geography\'s vault so that it can create a tenant key-wrapping key when a tenant is provisioned (or moved into the geography), and delete it when the tenant\'s data is purged (passive deletion) or the tenant has moved to another geography. Set to false if tenant keys are created and deleted out of band; the app then only gets "Key Vault Crypto User" (get, wrap, unwrap).')
 param appCreatesTenantKeys bool = true
 
 @description('Upper bound of Flex Consumption instances.')
@@ -126,17 +126,22 @@ var prefix = toLower(namePrefix)
 var nameSuffix = take(uniqueString(resourceGroup().id, prefix), 8)
 
 // Storage account names: prefix (<=11) + label (<=4) + suffix (8) <= 23 characters.
+// Key Vault names (3-24 letters, digits and hyphens, starting with a letter): prefix (<=11) + 'kv' + the
+// first 7 characters of the suffix + geography code (<=4, APAC) <= 24 characters, for example
+// 'privacykv1a2b3c4apac'. The code comes last, the hash is cut to 7 characters to make room for it.
 var hostStorageName = '${prefix}host${nameSuffix}'
 var globalStorageName = '${prefix}glob${nameSuffix}'
 var functionAppName = '${prefix}-func-${nameSuffix}'
 var deploymentContainerName = 'app-package'
 
+// Each open geography's storage account and Key Vault, both in the geography's region.
 var geographyAccounts = [
   for geo in geographies: {
     code: geo.code
     location: geo.location
     skuName: geo.?skuName ?? 'Standard_ZRS'
     accountName: '${prefix}${toLower(geo.code)}${nameSuffix}'
+    keyVaultName: '${prefix}kv${take(nameSuffix, 7)}${toLower(geo.code)}'
   }
 ]
 
@@ -160,6 +165,10 @@ var dataAccountRoles = [
   roles.storageBlobDataContributor
   roles.storageBlobDelegator
 ]
+
+// Roles of the app on each geography's vault: Crypto User (get, wrap, unwrap) always, Crypto Officer
+// (create and delete tenant keys) only with appCreatesTenantKeys.
+var keyVaultRoles = appCreatesTenantKeys ? [roles.keyVaultCryptoUser, roles.keyVaultCryptoOfficer] : [roles.keyVaultCryptoUser]
 
 // ---------------------------------------------------------------------------------------------------
 // Identity
@@ -251,70 +260,27 @@ module geographyStorage 'modules/storageAccount.bicep' = [
 // Key Vault: tenant key-wrapping keys (SPEC §4)
 // ---------------------------------------------------------------------------------------------------
 
-// Holds one key-wrapping key per tenant. The per-subject data keys are stored wrapped, next to the
-// data, in the tenant's geography; the vault holds key material only, never personal data.
-// Purge protection: a deleted key stays recoverable for 90 days and cannot be purged earlier, by
-// anyone. Subject erasure does not depend on it: it destroys the subject's wrapped data key. Passive
-// deletion deletes the tenant's key after its data: kept deleted for those 90 days, then purged.
-resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  name: '${prefix}-kv-${nameSuffix}'
-  location: location
-  tags: tags
-  properties: {
-    tenantId: subscription().tenantId
-    sku: {
-      family: 'A'
-      name: keyVaultSkuName
-    }
-    enableRbacAuthorization: true
-    enableSoftDelete: true
-    softDeleteRetentionInDays: 90
-    enablePurgeProtection: true
-    enabledForDeployment: false
-    enabledForDiskEncryption: false
-    enabledForTemplateDeployment: false
-    publicNetworkAccess: 'Enabled'
-    networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+// One vault per geography, in that geography's region (the region of its storage account): one
+// key-wrapping key per tenant of the geography, and no other geography's keys. The per-subject data keys
+// are stored wrapped, next to the data, in the tenant's geography; a vault holds key material only, never
+// personal data. A tenant moved to another geography has its data keys re-wrapped under a key in the
+// target geography's vault, and its key in the source geography's vault is then deleted. RBAC
+// authorization, soft delete and purge protection (90 days), the app's crypto roles and the audit log to
+// Log Analytics are set up in the module.
+module geographyKeyVault 'modules/keyVault.bicep' = [
+  for geo in geographyAccounts: {
+    name: 'keyvault-${toLower(geo.code)}-${nameSuffix}'
+    params: {
+      name: geo.keyVaultName
+      location: geo.location
+      skuName: keyVaultSkuName
+      principalId: appIdentity.properties.principalId
+      roleDefinitionIds: keyVaultRoles
+      logAnalyticsWorkspaceId: logAnalytics.id
+      tags: union(tags, { geography: geo.code })
     }
   }
-}
-
-resource keyVaultCryptoUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(keyVault.id, appIdentity.id, roles.keyVaultCryptoUser)
-  scope: keyVault
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultCryptoUser)
-    principalId: appIdentity.properties.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-resource keyVaultCryptoOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (appCreatesTenantKeys) {
-  name: guid(keyVault.id, appIdentity.id, roles.keyVaultCryptoOfficer)
-  scope: keyVault
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultCryptoOfficer)
-    principalId: appIdentity.properties.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-// Every key operation (wrap, unwrap, create, delete) lands in the vault's audit log.
-resource keyVaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
-  name: 'audit-to-log-analytics'
-  scope: keyVault
-  properties: {
-    workspaceId: logAnalytics.id
-    logs: [
-      {
-        categoryGroup: 'audit'
-        enabled: true
-      }
-    ]
-  }
-}
+]
 
 // ---------------------------------------------------------------------------------------------------
 // Monitoring
@@ -415,12 +381,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
-  // The app must not start before its identity may reach storage, Key Vault and Application Insights.
+  // The app must not start before its identity may reach storage, the Key Vaults and Application Insights.
   dependsOn: [
     globalStorage
     geographyStorage
-    keyVaultCryptoUser
-    keyVaultCryptoOfficer
+    geographyKeyVault
     appInsightsPublisher
   ]
 }
@@ -453,19 +418,25 @@ var baseAppSettings = {
   AUTH_JWKS_URI: authJwksUri
   AUTH_CLOCK_SKEW_SECONDS: '300'
 
-  // Tenant key-wrapping keys (SPEC §4).
+  // Tenant key-wrapping keys (SPEC §4), in each geography's own vault (KEY_VAULT_URL_<CODE> below).
   KEY_PROVIDER: 'keyvault'
-  KEY_VAULT_URL: keyVault.properties.vaultUri
 }
 
 // STORAGE_<CODE>__accountName for each open geography: the presence of this setting is what opens a
 // geography to the app (SPEC §8).
 var geographyAppSettings = toObject(geographyAccounts, geo => 'STORAGE_${geo.code}__accountName', geo => geo.accountName)
 
+// KEY_VAULT_URL_<CODE> for each open geography: the URI of that geography's vault, the only vault the app
+// uses for the keys of the geography's tenants (SPEC §4, §8). The URI is built from the vault name the way
+// Azure forms the vault's vaultUri ('https://<name>.vault.azure.net/' in the public cloud), because a
+// lambda may not index the geographyKeyVault module collection (BCP247). The function app depends on
+// those modules, so the vaults exist before these settings are written.
+var keyVaultAppSettings = toObject(geographyAccounts, geo => 'KEY_VAULT_URL_${geo.code}', geo => 'https://${geo.keyVaultName}${environment().suffixes.keyvaultDns}/')
+
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(baseAppSettings, geographyAppSettings)
+  properties: union(baseAppSettings, geographyAppSettings, keyVaultAppSettings)
   // Writes to one site are serialised to avoid conflicting concurrent updates of the app.
   dependsOn: [
     scmBasicAuth
@@ -505,5 +476,11 @@ output globalStorageAccountName string = globalStorageName
 @description('Storage account name of each open geography, by geography code.')
 output geographyStorageAccountNames object = toObject(geographyAccounts, geo => geo.code, geo => geo.accountName)
 
-output keyVaultName string = keyVault.name
-output keyVaultUri string = keyVault.properties.vaultUri
+@description('Key Vault of each open geography: geography code, vault name and vault URI (the value of KEY_VAULT_URL_<code>).')
+output geographyKeyVaults array = [
+  for (geo, i) in geographyAccounts: {
+    code: geo.code
+    name: geographyKeyVault[i].outputs.name
+    uri: geographyKeyVault[i].outputs.uri
+  }
+]

@@ -5,8 +5,7 @@ import type { AuditLog } from './audit/auditEvent';
 import { createTokenVerifier, type TokenVerifier } from './auth/tokenVerifier';
 import { type Clock, systemClock } from './clock';
 import type { ServiceConfig } from './config';
-import { type KeyProvider } from './crypto/keyProvider';
-import { createKeyProvider } from './crypto/keyProviders';
+import { createKeyProviders, type GeographyKeys } from './crypto/keyProviders';
 import { SubjectKeyStore } from './records/subjectKeys';
 import { PackageStore } from './exports/packageStore';
 import { PoisonQueue } from './hosting/queueFailures';
@@ -34,6 +33,8 @@ export interface Services {
   config: ServiceConfig;
   clock: Clock;
   storage: StorageAccounts;
+  /** Each geography's tenant key provider. */
+  keys: GeographyKeys;
   directory: TenantDirectory;
   verifyToken: TokenVerifier;
   audit: AuditLog;
@@ -54,22 +55,22 @@ export interface Services {
 export interface ServiceOptions {
   clock?: Clock;
   storage?: StorageClientOptions;
-  keyProvider?: KeyProvider;
+  keys?: GeographyKeys;
 }
 
 export function createServices(config: ServiceConfig, options: ServiceOptions = {}): Services {
   const clock = options.clock ?? systemClock;
   const storage = new StorageAccounts(config.storage, options.storage);
-  const directory = new TenantDirectory(storage, clock);
+  const keys = options.keys ?? createKeyProviders(config.keys);
+  const directory = new TenantDirectory(storage, keys, clock);
   const audit = new TableAuditLog(clock);
   const workQueue = new WorkQueue(storage.global);
   const repository = new RequestRepository();
-  const keyProvider = options.keyProvider ?? createKeyProvider(config.keys);
   const expiry = new ExpiryIndex();
   // One key store for everyone: a data key destroyed here is forgotten by every reader of this instance.
-  const subjectKeys = new SubjectKeyStore(keyProvider);
+  const subjectKeys = new SubjectKeyStore();
   const packages = new PackageStore(subjectKeys, expiry, clock);
-  const { records, restrictions, erasure, retention, pseudonymizer } = createRecordServices(keyProvider, {
+  const { records, restrictions, erasure, retention, pseudonymizer } = createRecordServices({
     subjectKeys,
     expiry,
     // An alias's own subject merged into an object subject takes its packages along.
@@ -92,6 +93,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     config,
     clock,
     storage,
+    keys,
     directory,
     verifyToken: createTokenVerifier(config.auth),
     audit,
@@ -123,7 +125,6 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
       audit,
       repository,
       workQueue,
-      keyProvider,
       clock,
     ),
     downloads: new PackageLinks(

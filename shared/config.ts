@@ -19,14 +19,24 @@ export interface ServiceConfig {
     jwks: { kind: 'uri'; uri: string } | { kind: 'file'; path: string };
     clockSkewSeconds: number;
   };
-  /** Where the tenant keys that wrap every data key are (SPEC §4): local files, or Key Vault in Azure. */
-  keys: { kind: 'local'; folder: string } | { kind: 'keyvault'; vaultUrl: string };
+  /**
+   * Where the tenant keys that wrap every data key are (SPEC §4, §8): local files (one folder per geography
+   * under `folder`), or in Azure one Key Vault per open geography, in that geography.
+   */
+  keys:
+    | { kind: 'local'; folder: string }
+    | { kind: 'keyvault'; vaultUrls: Partial<Record<Geography, string>> };
   /** The app's public origin for download links, when it is reached through a gateway (otherwise the request's). */
   publicBaseUrl?: string;
 }
 
 /** The app setting prefix of each storage account; `STORAGE_EU` or `STORAGE_EU__accountName`. */
 export const storageSettingName = (account: Geography | 'GLOBAL'): string => `STORAGE_${account}`;
+
+/** The app setting of each geography's Key Vault. */
+export const keyVaultSettingName = (geography: Geography): string => `KEY_VAULT_URL_${geography}`;
+
+const httpsUrl = z.url({ protocol: /^https$/ });
 
 const nonEmpty = z.string().trim().min(1);
 
@@ -54,7 +64,6 @@ const envSchema = z.object({
   AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(300),
   KEY_PROVIDER: z.enum(['local', 'keyvault']).default('local'),
   KEY_FILE_FOLDER: nonEmpty.default('.local/tenant-keys'),
-  KEY_VAULT_URL: z.url({ protocol: /^https$/ }).optional(),
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
 });
 
@@ -94,8 +103,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
   if (parsed.success && !parsed.data.AUTH_JWKS_URI && !parsed.data.AUTH_JWKS_FILE) {
     problems.push('AUTH_JWKS_URI or AUTH_JWKS_FILE: one is required');
   }
-  if (env.KEY_PROVIDER === 'keyvault' && !env.KEY_VAULT_URL?.trim()) {
-    problems.push('KEY_VAULT_URL: is required when KEY_PROVIDER is keyvault');
+  const vaultUrls: Partial<Record<Geography, string>> = {};
+  if (env.KEY_VAULT_URL?.trim()) {
+    problems.push(
+      'KEY_VAULT_URL: is no longer read: each geography has its own vault (KEY_VAULT_URL_<GEOGRAPHY>)',
+    );
+  }
+  if (env.KEY_PROVIDER === 'keyvault') {
+    // Each open geography's tenant keys live in that geography's vault, never in another's (SPEC §8).
+    for (const geography of Object.keys(geographies) as Geography[]) {
+      const name = keyVaultSettingName(geography);
+      const value = env[name]?.trim();
+      if (!value) problems.push(`${name}: is required when KEY_PROVIDER is keyvault and ${storageSettingName(geography)} is set`);
+      else if (!httpsUrl.safeParse(value).success) problems.push(`${name}: must be an https URL`);
+      else vaultUrls[geography] = value;
+    }
   }
   if (problems.length > 0 || !parsed.success || !global) throw new ConfigurationError(problems);
 
@@ -112,7 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     },
     keys:
       e.KEY_PROVIDER === 'keyvault'
-        ? { kind: 'keyvault', vaultUrl: e.KEY_VAULT_URL! }
+        ? { kind: 'keyvault', vaultUrls }
         : { kind: 'local', folder: resolve(e.KEY_FILE_FOLDER) },
     ...(e.PUBLIC_BASE_URL ? { publicBaseUrl: e.PUBLIC_BASE_URL.replace(/\/+$/, '') } : {}),
   };

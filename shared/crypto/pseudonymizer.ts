@@ -5,7 +5,6 @@ import { createHmac } from 'node:crypto';
 import { type Clock, systemClock } from '../clock';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
-import type { KeyProvider } from './keyProvider';
 import { DATA_KEY_BYTES, getOrCreateWrappedKey } from './wrappedKeys';
 
 /** The row of the tenant's wrapped pseudonymisation key in `tenantSecrets` (partition: the tenant id). */
@@ -41,10 +40,7 @@ export class Pseudonymizer {
   /** Each tenant's key, read (or created) once per instance; it never changes while the tenant exists. */
   private readonly keys = new Map<string, Promise<Buffer>>();
 
-  constructor(
-    private readonly keyProvider: KeyProvider,
-    private readonly clock: Clock = systemClock,
-  ) {}
+  constructor(private readonly clock: Clock = systemClock) {}
 
   async hmac(tenant: TenantScope, kind: string, value: string): Promise<string> {
     return hmacWith(await this.keyFor(tenant), kind, value);
@@ -68,7 +64,7 @@ export class Pseudonymizer {
       tenant.tenantId,
       PSEUDONYM_KEY_ROW,
       tenant.tenantId,
-      this.keyProvider,
+      tenant.keys,
       this.clock,
     );
   }

@@ -6,7 +6,6 @@ import { z } from 'zod';
 
 import type { AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
-import type { KeyProvider } from '../crypto/keyProvider';
 import { deterministicId } from '../ids';
 import { everyItem } from '../paging';
 import { recordsPartition } from '../records/recordKeys';
@@ -86,7 +85,6 @@ export class RetentionPurge {
     private readonly audit: AuditLog,
     private readonly requests: RequestRepository,
     private readonly workQueue: WorkQueue,
-    private readonly keys: KeyProvider,
     private readonly clock: Clock,
   ) {}
 
@@ -252,7 +250,7 @@ export class RetentionPurge {
     for await (const blob of poisoned.listBlobsFlat({ prefix: `${tenant.tenantId}/` })) {
       if (await deleteBlob(tenant, CONTAINERS.poisonedEvents, blob.name)) report.poisonedEventsDeleted++;
     }
-    report.tenantKeyDestroyed = await this.keys.destroyTenantKey(tenant.tenantId);
+    report.tenantKeyDestroyed = await tenant.keys.destroyTenantKey(tenant.tenantId);
     await this.directory.markPurged(tenant.tenantId, this.clock().toISOString(), report.deleted);
     report.tenantPurged = true;
   }

@@ -1,6 +1,5 @@
 // The records capability's services, built together (they share key stores and caches): the composition root
 // and tests that need only records build them here.
-import type { KeyProvider } from '../crypto/keyProvider';
 import { Pseudonymizer } from '../crypto/pseudonymizer';
 import { SubjectKeyStore } from '../records/subjectKeys';
 import { ExpiryIndex } from '../retention/expiryIndex';
@@ -31,12 +30,9 @@ export interface RecordServiceOptions {
   expiry?: ExpiryIndex;
 }
 
-export function createRecordServices(
-  keyProvider: KeyProvider,
-  options: RecordServiceOptions,
-): RecordServices {
-  const subjectKeys = options.subjectKeys ?? new SubjectKeyStore(keyProvider);
-  const pseudonymizer = options.pseudonymizer ?? new Pseudonymizer(keyProvider);
+export function createRecordServices(options: RecordServiceOptions): RecordServices {
+  const subjectKeys = options.subjectKeys ?? new SubjectKeyStore();
+  const pseudonymizer = options.pseudonymizer ?? new Pseudonymizer();
   const expiry = options.expiry ?? new ExpiryIndex();
   const identity = new SubjectIdentity(pseudonymizer);
   const writer = new RecordWriter(subjectKeys, expiry);

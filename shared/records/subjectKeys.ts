@@ -3,7 +3,6 @@
 import { RestError, type TableClient } from '@azure/data-tables';
 
 import { type Clock, systemClock } from '../clock';
-import type { KeyProvider } from '../crypto/keyProvider';
 import { getOrCreateWrappedKey, readWrappedKey } from '../crypto/wrappedKeys';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
@@ -33,10 +32,7 @@ export class SubjectKeyStore {
   /** Reads in flight, so that concurrent callers on this instance share one round trip (and one wrap). */
   private readonly pending = new Map<string, Promise<Buffer | undefined>>();
 
-  constructor(
-    private readonly keyProvider: KeyProvider,
-    options: SubjectKeyStoreOptions = {},
-  ) {
+  constructor(options: SubjectKeyStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.cache = new KeyCache(options.cacheSize ?? 10_000, options.cacheTtlMs ?? 60_000, this.clock);
   }
@@ -106,10 +102,10 @@ export class SubjectKeyStore {
               partitionKey,
               SUBJECT_KEY_ROW,
               tenantId,
-              this.keyProvider,
+              tenant.keys,
               this.clock,
             )
-          : await readWrappedKey(table, partitionKey, SUBJECT_KEY_ROW, tenantId, this.keyProvider);
+          : await readWrappedKey(table, partitionKey, SUBJECT_KEY_ROW, tenantId, tenant.keys);
       // A destroy while this read was in flight removed it from `pending`: its key must not be cached.
       if (key && this.pending.get(flight) === pending) this.cache.set(partitionKey, key);
       return key;

@@ -3,6 +3,8 @@
 import { odata, RestError, type TableClient } from '@azure/data-tables';
 
 import type { Clock } from '../clock';
+import type { KeyProvider } from '../crypto/keyProvider';
+import type { GeographyKeys } from '../crypto/keyProviders';
 import { DomainError } from '../errors';
 import type { StorageAccount } from '../storage/storageAccount';
 import type { StorageAccounts } from '../storage/storageAccounts';
@@ -32,6 +34,8 @@ export interface TenantScope {
   readonly tenantId: string;
   readonly geography: Geography;
   readonly account: StorageAccount;
+  /** The geography's tenant key provider: the tenant's keys are wrapped there and nowhere else. */
+  readonly keys: KeyProvider;
   readonly entry: TenantEntry;
 }
 
@@ -52,6 +56,7 @@ interface DirectoryEntity {
 export class TenantDirectory {
   constructor(
     private readonly storage: StorageAccounts,
+    private readonly keys: GeographyKeys,
     private readonly clock: Clock,
   ) {}
 
@@ -116,6 +121,7 @@ export class TenantDirectory {
       tenantId: entry.tenantId,
       geography: entry.geography,
       account: this.storage.geography(entry.geography),
+      keys: this.keys.forGeography(entry.geography),
       entry,
     };
   }

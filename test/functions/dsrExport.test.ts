@@ -5,7 +5,6 @@ import { createHash, randomUUID } from 'node:crypto';
 
 import { decodeJwt } from 'jose';
 
-import { createKeyProvider } from '../../shared/crypto/keyProviders';
 import { Pseudonymizer } from '../../shared/crypto/pseudonymizer';
 import {
   linkSigningKey,
@@ -52,7 +51,7 @@ const requestStatus = (id: string, status: string) =>
 async function resign(token: string, signingTenantId: string, changes: Partial<PackageLinkClaims> = {}) {
   const claims = decodeJwt(token) as Record<string, string | number>;
   const signer = await host.services.directory.resolve(signingTenantId);
-  const pseudonymKey = await new Pseudonymizer(createKeyProvider(host.services.config.keys)).keyFor(signer);
+  const pseudonymKey = await new Pseudonymizer().keyFor(signer);
   return signPackageLink(
     {
       tenantId: String(claims.tid),

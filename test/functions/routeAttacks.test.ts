@@ -16,7 +16,6 @@ import { LocalHost } from '../../local/localHost';
 import { ROLES } from '../../shared/auth/principal';
 import { issuerFor } from '../../shared/auth/tokenVerifier';
 import { createServices, type Services } from '../../shared/composition';
-import { createKeyProvider } from '../../shared/crypto/keyProviders';
 import { Pseudonymizer } from '../../shared/crypto/pseudonymizer';
 import type { FunctionDefinition, HttpFunction } from '../../shared/hosting/functionDefinition';
 import { invokeQueue } from '../../shared/hosting/invoke';
@@ -346,7 +345,7 @@ const linkClaims = () => decodeJwt(ownValues.token!);
 /** Tenant A's link signed again with A's own link key, with changes. */
 async function resignedLink(changes: JWTPayload): Promise<string> {
   const claims = { ...linkClaims(), ...changes };
-  const pseudonymKey = await new Pseudonymizer(createKeyProvider(services.config.keys)).keyFor(tenantA);
+  const pseudonymKey = await new Pseudonymizer().keyFor(tenantA);
   return signPackageLink(
     {
       tenantId: String(claims.tid),

@@ -65,26 +65,40 @@ describe('loadConfig', () => {
     });
   });
 
-  it('uses Key Vault when KEY_PROVIDER is keyvault, and then requires an https KEY_VAULT_URL', () => {
-    const vaultUrl = 'https://privacy-kv.vault.azure.net/';
-    expect(loadConfig({ ...valid, KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: vaultUrl }).keys).toEqual({
+  it('uses one Key Vault per open geography when KEY_PROVIDER is keyvault, each an https URL', () => {
+    const eu = 'https://privacy-kv-eu.vault.azure.net/';
+    const na = 'https://privacy-kv-na.vault.azure.net/';
+    const env = { ...valid, STORAGE_NA: 'UseDevelopmentStorage=true', KEY_PROVIDER: 'keyvault' };
+    expect(loadConfig({ ...env, KEY_VAULT_URL_EU: eu, KEY_VAULT_URL_NA: na }).keys).toEqual({
       kind: 'keyvault',
-      vaultUrl,
+      vaultUrls: { EU: eu, NA: na },
     });
-    expect(problemsOf({ ...valid, KEY_PROVIDER: 'keyvault' })).toEqual([
-      'KEY_VAULT_URL: is required when KEY_PROVIDER is keyvault',
-    ]);
+    // A vault for a geography without a storage account is not used: no tenant can live there.
     expect(
-      problemsOf({ ...valid, KEY_PROVIDER: 'keyvault', KEY_VAULT_URL: 'http://privacy-kv.vault.azure.net' }),
-    ).toEqual([expect.stringMatching(/^KEY_VAULT_URL: /)]);
+      loadConfig({ ...env, KEY_VAULT_URL_EU: eu, KEY_VAULT_URL_NA: na, KEY_VAULT_URL_CH: eu }).keys,
+    ).toEqual({ kind: 'keyvault', vaultUrls: { EU: eu, NA: na } });
+    expect(problemsOf({ ...env, KEY_VAULT_URL_EU: eu })).toEqual([
+      'KEY_VAULT_URL_NA: is required when KEY_PROVIDER is keyvault and STORAGE_NA is set',
+    ]);
+    expect(problemsOf({ ...env, KEY_VAULT_URL_EU: eu, KEY_VAULT_URL_NA: 'http://kv.vault.azure.net' })).toEqual([
+      'KEY_VAULT_URL_NA: must be an https URL',
+    ]);
     expect(problemsOf({ ...valid, KEY_PROVIDER: 'hsm' })).toEqual([expect.stringMatching(/^KEY_PROVIDER: /)]);
   });
 
-  it('names a missing KEY_VAULT_URL together with the other problems', () => {
-    const problems = problemsOf({ KEY_PROVIDER: 'keyvault' }).join('\n');
+  it('refuses the single KEY_VAULT_URL of old: one vault would hold every geography\'s keys', () => {
+    expect(problemsOf({ ...valid, KEY_VAULT_URL: 'https://privacy-kv.vault.azure.net/' })).toEqual([
+      expect.stringMatching(/^KEY_VAULT_URL: is no longer read/),
+    ]);
+  });
+
+  it('names a missing geography vault together with the other problems', () => {
+    const problems = problemsOf({ KEY_PROVIDER: 'keyvault', STORAGE_EU: 'UseDevelopmentStorage=true' }).join(
+      '\n',
+    );
     expect(problems).toMatch(/AUTH_AUDIENCE: is required/);
     expect(problems).toMatch(/STORAGE_GLOBAL: is required/);
-    expect(problems).toMatch(/KEY_VAULT_URL: is required when KEY_PROVIDER is keyvault/);
+    expect(problems).toMatch(/KEY_VAULT_URL_EU: is required when KEY_PROVIDER is keyvault/);
   });
 
   it('takes PUBLIC_BASE_URL as the address of download links, when set, and only as an http(s) URL', () => {

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadConfig, type ServiceConfig } from '../../shared/config';
+import { localKeyFolder } from '../../shared/crypto/keyProviders';
+import { LocalFileKeyProvider } from '../../shared/crypto/localKeyProvider';
 import type { Geography } from '../../shared/vocabulary/geographies';
 import type { TenantScope } from '../../shared/residency/tenantDirectory';
 import type { StorageClientOptions } from '../../shared/storage/storageAccount';
@@ -58,6 +60,7 @@ export function testTenantScope(
     tenantId,
     geography,
     account: storage.geography(geography),
+    keys: new LocalFileKeyProvider(localKeyFolder(TEST_KEY_FOLDER, geography)),
     entry: {
       tenantId,
       countryCode: 'DE',

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 
-import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import { hmacWith, PSEUDONYM_KEY_ROW, Pseudonymizer } from '../../../shared/crypto/pseudonymizer';
 import { TABLES } from '../../../shared/storage/names';
-import { TEST_KEY_FOLDER, testStorage, testTenantScope } from '../../support/testStorage';
+import { testStorage, testTenantScope } from '../../support/testStorage';
 
-const pseudonymizer = (): Pseudonymizer => new Pseudonymizer(new LocalFileKeyProvider(TEST_KEY_FOLDER));
+const pseudonymizer = (): Pseudonymizer => new Pseudonymizer();
 
 describe('Pseudonymizer', () => {
   it('gives the same pseudonym for the same tenant and value, whatever the case and surrounding spaces', async () => {

@@ -8,7 +8,6 @@ import type { TableClient } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 
 import type { Clock } from '../../../shared/clock';
-import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import {
   createPackageDecryptor,
   encryptedSize,
@@ -26,12 +25,11 @@ import { recordsPartition, subjectRows } from '../../../shared/records/recordKey
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { ExpiryIndex, type StoredExpiryEntry } from '../../../shared/retention/expiryIndex';
 import { CONTAINERS, TABLES } from '../../../shared/storage/names';
-import { TEST_KEY_FOLDER, testTenantScope } from '../../support/testStorage';
+import { testTenantScope } from '../../support/testStorage';
 import { readZip } from '../../support/zip';
 
 const NOW = new Date(Date.UTC(2026, 0, 10, 12, 0));
 const clock: Clock = () => NOW;
-const provider = new LocalFileKeyProvider(TEST_KEY_FOLDER);
 const subjectKey = () => randomBytes(16).toString('hex');
 const requestId = () => `${randomBytes(5).toString('hex').slice(0, 9)}${randomBytes(8).toString('hex')}`;
 const SUBJECT = { upn: 'adele@contoso.com', objectId: randomUUID() };
@@ -45,7 +43,7 @@ let container: ContainerClient;
 
 beforeAll(async () => {
   tenant = testTenantScope();
-  keys = new SubjectKeyStore(provider);
+  keys = new SubjectKeyStore();
   expiry = new ExpiryIndex();
   store = new PackageStore(keys, expiry, clock);
   records = await tenant.account.table(TABLES.records);
@@ -223,7 +221,7 @@ describe('PackageStore', () => {
     const written = await store.write(tenant, owner, id, packageInput(id));
     const others = [subjectKey(), subjectKey()];
     const candidates = [
-      await new Pseudonymizer(provider).keyFor(tenant),
+      await new Pseudonymizer().keyFor(tenant),
       ...(await Promise.all(others.map((other) => keys.getOrCreate(tenant, other)))),
     ];
     // Another subject's package, written before the erasure.

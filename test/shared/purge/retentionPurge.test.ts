@@ -11,6 +11,7 @@ import { personalDataEvents } from '../../../functions/personalDataEvents';
 import { retentionPurge } from '../../../functions/retentionPurge';
 import { azuriteConnectionString, DEV_ACCOUNT } from '../../../local/azurite';
 import { createServices } from '../../../shared/composition';
+import { localKeyFolder } from '../../../shared/crypto/keyProviders';
 import { invokeQueue, invokeTimer } from '../../../shared/hosting/invoke';
 import type { RecordCategory } from '../../../shared/vocabulary/categories';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
@@ -209,7 +210,7 @@ describe('retention purge, by the calendar', () => {
       admin,
     );
     await services.directory.endSubscription(tenant.tenantId, '2026-03-01T12:00:00Z');
-    const tenantKeyFile = join(TEST_KEY_FOLDER, `${tenant.tenantId}.key`);
+    const tenantKeyFile = join(localKeyFolder(TEST_KEY_FOLDER, tenant.geography), `${tenant.tenantId}.key`);
     expect((await purgeOn(tenant, '2026-03-30'))?.tenantPurged).toBe(false);
     expect(await held(tenant)).toEqual({ directory: 1 });
     expect(existsSync(tenantKeyFile)).toBe(true);

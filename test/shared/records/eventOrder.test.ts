@@ -7,18 +7,16 @@ import { randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import fc from 'fast-check';
 
-import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import { recordsPartition } from '../../../shared/records/recordKeys';
 import { createRecordServices } from '../../../shared/records/recordServices';
 import type { ExpiryEntry } from '../../../shared/retention/expiryIndex';
 import { dueAt, dueDay, RETENTION_POLICY } from '../../../shared/retention/retentionPolicy';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
-import { TEST_KEY_FOLDER, testStorage, testTenantScope } from '../../support/testStorage';
+import { testStorage, testTenantScope } from '../../support/testStorage';
 
 const storage = testStorage();
-const keys = new LocalFileKeyProvider(TEST_KEY_FOLDER);
-const services = createRecordServices(keys, { transferPackages: async () => undefined });
+const services = createRecordServices({ transferPackages: async () => undefined });
 const { records } = services;
 
 const PEOPLE = [randomUUID(), randomUUID()];

@@ -2,18 +2,16 @@
 // an anonymised alert keeps nothing that names or links to anyone.
 import { randomUUID } from 'node:crypto';
 
-import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import { anonymousPartition } from '../../../shared/records/recordRetention';
 import { createRecordServices } from '../../../shared/records/recordServices';
 import type { UpsertInput } from '../../../shared/records/recordStore';
 import type { StoredExpiryEntry } from '../../../shared/retention/expiryIndex';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
-import { TEST_KEY_FOLDER, testStorage, testTenantScope } from '../../support/testStorage';
+import { testStorage, testTenantScope } from '../../support/testStorage';
 
 const storage = testStorage();
-const keys = new LocalFileKeyProvider(TEST_KEY_FOLDER);
-const services = createRecordServices(keys, { transferPackages: async () => undefined });
+const services = createRecordServices({ transferPackages: async () => undefined });
 const { records, retention, expiry } = services;
 
 const person = { objectId: randomUUID(), upn: 'adele.vance@contoso.com' };

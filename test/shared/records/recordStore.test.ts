@@ -3,13 +3,12 @@ import { randomUUID } from 'node:crypto';
 
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 
-import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import { createRecordServices } from '../../../shared/records/recordServices';
 import type { UpsertInput } from '../../../shared/records/recordStore';
 import type { DataSubject } from '../../../shared/vocabulary/dataSubject';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
-import { TEST_KEY_FOLDER, testStorage, testTenantScope } from '../../support/testStorage';
+import { testStorage, testTenantScope } from '../../support/testStorage';
 
 let requests = 0;
 const counter: PipelinePolicy = {
@@ -20,8 +19,7 @@ const counter: PipelinePolicy = {
   },
 };
 const storage = testStorage({ tablePolicies: [{ policy: counter, position: 'perCall' }] });
-const keys = new LocalFileKeyProvider(TEST_KEY_FOLDER);
-const newServices = () => createRecordServices(keys, { transferPackages: async () => undefined });
+const newServices = () => createRecordServices({ transferPackages: async () => undefined });
 const services = newServices();
 const store = services.records;
 const newStore = () => newServices().records;

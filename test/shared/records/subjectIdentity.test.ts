@@ -3,7 +3,6 @@
 // id that an event later links them to.
 import { randomUUID } from 'node:crypto';
 
-import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import { recordsPartition } from '../../../shared/records/recordKeys';
 import { createRecordServices } from '../../../shared/records/recordServices';
 import type { UpsertInput } from '../../../shared/records/recordStore';
@@ -11,11 +10,10 @@ import type { DataSubject } from '../../../shared/vocabulary/dataSubject';
 import type { RecordCategory } from '../../../shared/vocabulary/categories';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
-import { TEST_KEY_FOLDER, testStorage, testTenantScope } from '../../support/testStorage';
+import { testStorage, testTenantScope } from '../../support/testStorage';
 
 const storage = testStorage();
-const keys = new LocalFileKeyProvider(TEST_KEY_FOLDER);
-const services = createRecordServices(keys, { transferPackages: async () => undefined });
+const services = createRecordServices({ transferPackages: async () => undefined });
 const { records } = services;
 
 const upn = () => `john-${randomUUID().slice(0, 8)}@contoso.com`;
@@ -165,7 +163,7 @@ describe('one person is one subject', () => {
 
   it('a merge that stops part-way is finished by the redelivered linking event', async () => {
     let failures = 1;
-    const crashing = createRecordServices(keys, {
+    const crashing = createRecordServices({
       transferPackages: async () => {
         if (failures-- > 0) throw new Error('crash during the merge');
       },

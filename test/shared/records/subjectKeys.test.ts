@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 
 import type { Clock } from '../../../shared/clock';
-import type { KeyProvider } from '../../../shared/crypto/keyProvider';
-import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import { open, seal, SealedBoxError } from '../../../shared/crypto/sealedBox';
 import { SUBJECT_KEY_ROW, SubjectKeyStore } from '../../../shared/records/subjectKeys';
 import { recordsPartition } from '../../../shared/records/recordKeys';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
-import { TEST_KEY_FOLDER, testStorage, testTenantScope } from '../../support/testStorage';
+import { testStorage, testTenantScope } from '../../support/testStorage';
 
-const provider = (): KeyProvider => new LocalFileKeyProvider(TEST_KEY_FOLDER);
 const subject = (): string => randomBytes(16).toString('hex');
 
 async function rawKeyRow(tenant: TenantScope, subjectKey: string): Promise<Record<string, unknown>> {
@@ -41,18 +38,18 @@ describe('SubjectKeyStore', () => {
     const subjectKey = subject();
 
     const keys = await Promise.all(
-      Array.from({ length: 20 }, () => new SubjectKeyStore(provider()).getOrCreate(tenant, subjectKey)),
+      Array.from({ length: 20 }, () => new SubjectKeyStore().getOrCreate(tenant, subjectKey)),
     );
 
     expect(new Set(keys.map((k) => k.toString('hex'))).size).toBe(1);
     expect(keys[0]).toHaveLength(32);
-    expect(await new SubjectKeyStore(provider()).find(tenant, subjectKey)).toEqual(keys[0]);
+    expect(await new SubjectKeyStore().find(tenant, subjectKey)).toEqual(keys[0]);
   });
 
   it('stores the key wrapped, in the subject records partition: neither its hex nor its base64 is in the row', async () => {
     const tenant = testTenantScope();
     const subjectKey = subject();
-    const key = await new SubjectKeyStore(provider()).getOrCreate(tenant, subjectKey);
+    const key = await new SubjectKeyStore().getOrCreate(tenant, subjectKey);
 
     const row = await rawKeyRow(tenant, subjectKey);
 
@@ -73,7 +70,7 @@ describe('SubjectKeyStore', () => {
   it('destroys a key: gone for a fresh instance, and what was sealed with it no longer opens through the store', async () => {
     const tenant = testTenantScope();
     const subjectKey = subject();
-    const store = new SubjectKeyStore(provider());
+    const store = new SubjectKeyStore();
     const aad = `${tenant.tenantId}|${subjectKey}|record-1`;
     const sealed = seal(await store.getOrCreate(tenant, subjectKey), 'adele@contoso.com', aad);
 
@@ -81,7 +78,7 @@ describe('SubjectKeyStore', () => {
     expect(await store.destroy(tenant, subjectKey)).toBe(false);
 
     expect(await store.find(tenant, subjectKey)).toBeUndefined();
-    const fresh = new SubjectKeyStore(provider());
+    const fresh = new SubjectKeyStore();
     expect(await fresh.find(tenant, subjectKey)).toBeUndefined();
     const newKey = await fresh.getOrCreate(tenant, subjectKey);
     expect(() => open(newKey, sealed, aad)).toThrow(SealedBoxError);
@@ -91,7 +88,7 @@ describe('SubjectKeyStore', () => {
     const storage = testStorage();
     const [tenantA, tenantB] = [testTenantScope(storage), testTenantScope(storage)];
     const subjectKey = subject();
-    const store = new SubjectKeyStore(provider());
+    const store = new SubjectKeyStore();
 
     const keyA = await store.getOrCreate(tenantA, subjectKey);
     const keyB = await store.getOrCreate(tenantB, subjectKey);
@@ -107,7 +104,7 @@ describe('SubjectKeyStore', () => {
       keyId,
       value,
     });
-    await expect(new SubjectKeyStore(provider()).find(tenantB, other)).rejects.toThrow(
+    await expect(new SubjectKeyStore().find(tenantB, other)).rejects.toThrow(
       /not wrapped with the tenant key/,
     );
   });
@@ -117,7 +114,7 @@ describe('SubjectKeyStore', () => {
     const subjectKey = subject();
     let now = Date.UTC(2025, 0, 1);
     const clock: Clock = () => new Date(now);
-    const store = new SubjectKeyStore(provider(), { cacheTtlMs: 60_000, clock });
+    const store = new SubjectKeyStore({ cacheTtlMs: 60_000, clock });
     const key = await store.getOrCreate(tenant, subjectKey);
     const afterCreate = requests.length;
 
@@ -125,7 +122,7 @@ describe('SubjectKeyStore', () => {
     expect(await store.find(tenant, subjectKey)).toEqual(key);
     expect(requests.length).toBe(afterCreate);
 
-    await new SubjectKeyStore(provider()).destroy(tenant, subjectKey);
+    await new SubjectKeyStore().destroy(tenant, subjectKey);
     now += 59_999;
     expect(await store.find(tenant, subjectKey)).toEqual(key);
     now += 1;
@@ -134,7 +131,7 @@ describe('SubjectKeyStore', () => {
 
   it('evicts the least recently used key beyond cacheSize', async () => {
     const { tenant, requests } = countedTenant();
-    const store = new SubjectKeyStore(provider(), { cacheSize: 2 });
+    const store = new SubjectKeyStore({ cacheSize: 2 });
     const [a, b, c] = [subject(), subject(), subject()];
     await store.getOrCreate(tenant, a);
     await store.getOrCreate(tenant, b);
@@ -152,8 +149,8 @@ describe('SubjectKeyStore', () => {
   it('shares one read among concurrent callers on one instance, and hands each caller its own copy', async () => {
     const { tenant, requests } = countedTenant();
     const subjectKey = subject();
-    await new SubjectKeyStore(provider()).getOrCreate(tenant, subjectKey);
-    const store = new SubjectKeyStore(provider());
+    await new SubjectKeyStore().getOrCreate(tenant, subjectKey);
+    const store = new SubjectKeyStore();
     const before = requests.length;
 
     const keys = await Promise.all(Array.from({ length: 10 }, () => store.getOrCreate(tenant, subjectKey)));
@@ -165,7 +162,7 @@ describe('SubjectKeyStore', () => {
   });
 
   it('refuses subject keys that Table storage cannot hold in a key', async () => {
-    const store = new SubjectKeyStore(provider());
+    const store = new SubjectKeyStore();
     await expect(store.getOrCreate(testTenantScope(), 'a/b')).rejects.toThrow(/subject key must be/);
     await expect(store.find(testTenantScope(), '')).rejects.toThrow(/subject key must be/);
   });

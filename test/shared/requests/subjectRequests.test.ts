@@ -10,7 +10,6 @@ import { dsrWork } from '../../../functions/dsrWork';
 import { demoRecordEvents } from '../../../local/demoData';
 import { azuriteConnectionString, DEV_ACCOUNT } from '../../../local/azurite';
 import { createServices } from '../../../shared/composition';
-import { LocalFileKeyProvider } from '../../../shared/crypto/localKeyProvider';
 import { createPackageDecryptor } from '../../../shared/crypto/packageCipher';
 import { hmacWith, Pseudonymizer } from '../../../shared/crypto/pseudonymizer';
 import { open as openSealed } from '../../../shared/crypto/sealedBox';
@@ -21,7 +20,7 @@ import type { DataSubject } from '../../../shared/vocabulary/dataSubject';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
 import { invocationContext } from '../../support/invocation';
-import { TEST_KEY_FOLDER, testConfig } from '../../support/testStorage';
+import { testConfig } from '../../support/testStorage';
 import { readZip } from '../../support/zip';
 
 const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as { blob: number; queue: number; table: number };
@@ -29,7 +28,6 @@ let now = new Date('2026-03-01T10:00:00Z');
 const services = createServices(testConfig({ STORAGE_GLOBAL: azuriteConnectionString(DEV_ACCOUNT, ports) }), {
   clock: () => now,
 });
-const keyProvider = new LocalFileKeyProvider(TEST_KEY_FOLDER);
 const admin = { actor: { type: 'user' as const, id: 'admin', upn: 'admin@contoso.com' }, correlationId: 't' };
 
 async function newTenant(): Promise<TenantScope> {
@@ -332,7 +330,7 @@ describe('system logs and request history', () => {
       for await (const record of services.records.list(tenant, subjectKey, 'systemLog')) found.push(record);
       return found;
     })();
-    const pseudonymKey = await new Pseudonymizer(keyProvider).keyFor(tenant);
+    const pseudonymKey = await new Pseudonymizer().keyFor(tenant);
     expect(stored!.data).toEqual({
       message: `Enrollment sync completed for [upn:${hmacWith(pseudonymKey, 'upn', subject.upn!)}]`,
     });
@@ -392,13 +390,13 @@ async function expectNoKeyOpens(tenant: TenantScope, raw: Buffer, context: strin
       const { provider, keyId, value } = row as unknown as { provider: string; keyId: string; value: string };
       dataKeys.set(
         row.partitionKey!,
-        await keyProvider.unwrapKey(tenant.tenantId, { provider, keyId, value }),
+        await tenant.keys.unwrapKey(tenant.tenantId, { provider, keyId, value }),
       );
     } else if (row.rowKey!.startsWith('~pkg_')) {
       wrappedPackages.push(row as unknown as { partitionKey: string; rowKey: string; wrappedKey: string });
     }
   }
-  const keys = [...dataKeys.values(), await new Pseudonymizer(keyProvider).keyFor(tenant)];
+  const keys = [...dataKeys.values(), await new Pseudonymizer().keyFor(tenant)];
   for (const row of wrappedPackages) {
     const dataKey = dataKeys.get(row.partitionKey);
     if (dataKey) keys.push(openSealed(dataKey, row.wrappedKey, `${row.partitionKey}|${row.rowKey}`));
