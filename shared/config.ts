@@ -24,8 +24,7 @@ export interface ServiceConfig {
    * under `folder`), or in Azure one Key Vault per open geography, in that geography.
    */
   keys:
-    | { kind: 'local'; folder: string }
-    | { kind: 'keyvault'; vaultUrls: Partial<Record<Geography, string>> };
+    { kind: 'local'; folder: string } | { kind: 'keyvault'; vaultUrls: Partial<Record<Geography, string>> };
   /** The app's public origin for download links, when it is reached through a gateway (otherwise the request's). */
   publicBaseUrl?: string;
 }
@@ -114,7 +113,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     for (const geography of Object.keys(geographies) as Geography[]) {
       const name = keyVaultSettingName(geography);
       const value = env[name]?.trim();
-      if (!value) problems.push(`${name}: is required when KEY_PROVIDER is keyvault and ${storageSettingName(geography)} is set`);
+      if (!value)
+        problems.push(
+          `${name}: is required when KEY_PROVIDER is keyvault and ${storageSettingName(geography)} is set`,
+        );
       else if (!httpsUrl.safeParse(value).success) problems.push(`${name}: must be an https URL`);
       else vaultUrls[geography] = value;
     }

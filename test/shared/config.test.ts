@@ -80,13 +80,13 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...env, KEY_VAULT_URL_EU: eu })).toEqual([
       'KEY_VAULT_URL_NA: is required when KEY_PROVIDER is keyvault and STORAGE_NA is set',
     ]);
-    expect(problemsOf({ ...env, KEY_VAULT_URL_EU: eu, KEY_VAULT_URL_NA: 'http://kv.vault.azure.net' })).toEqual([
-      'KEY_VAULT_URL_NA: must be an https URL',
-    ]);
+    expect(
+      problemsOf({ ...env, KEY_VAULT_URL_EU: eu, KEY_VAULT_URL_NA: 'http://kv.vault.azure.net' }),
+    ).toEqual(['KEY_VAULT_URL_NA: must be an https URL']);
     expect(problemsOf({ ...valid, KEY_PROVIDER: 'hsm' })).toEqual([expect.stringMatching(/^KEY_PROVIDER: /)]);
   });
 
-  it('refuses the single KEY_VAULT_URL of old: one vault would hold every geography\'s keys', () => {
+  it("refuses the single KEY_VAULT_URL of old: one vault would hold every geography's keys", () => {
     expect(problemsOf({ ...valid, KEY_VAULT_URL: 'https://privacy-kv.vault.azure.net/' })).toEqual([
       expect.stringMatching(/^KEY_VAULT_URL: is no longer read/),
     ]);

@@ -21,7 +21,7 @@ describe('createKeyProviders', () => {
     expect(localKeyFolder(folder, 'APAC')).toBe(join(folder, 'apac'));
   });
 
-  it('builds a Key Vault provider per geography from that geography\'s vault only', () => {
+  it("builds a Key Vault provider per geography from that geography's vault only", () => {
     const keys = createKeyProviders({
       kind: 'keyvault',
       vaultUrls: { EU: 'https://kv-eu.vault.azure.net', CH: 'https://kv-ch.vault.azure.net' },
