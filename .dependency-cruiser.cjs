@@ -22,6 +22,8 @@ const LAYERS = [
   ['^shared/exports/'],
   ['^shared/requests/'],
   ['^shared/purge/'],
+  // Residency moves: they copy every capability's rows, so they sit above all of them.
+  ['^shared/migration/'],
   ['^shared/http/'],
   ['^shared/hosting/', '^shared/health/'],
   ['^shared/composition\\.ts$'],
@@ -59,6 +61,7 @@ const DOMAIN = [
   '^shared/requests/(lifecycle|dueDates|dataSubjectRequest|stepFailure)\\.ts$',
   '^shared/retention/(retentionPolicy|alertAnonymisation)\\.ts$',
   '^shared/residency/geography\\.ts$',
+  '^shared/migration/migrationJob\\.ts$',
   '^shared/exports/redaction\\.ts$',
   '^shared/records/(personalDataEvent|personalDataRecord|systemLogPseudonyms)\\.ts$',
   '^shared/audit/(auditChain|auditEvent)\\.ts$',

@@ -5,6 +5,7 @@ import type { QueueFunction } from '../shared/hosting/functionDefinition';
 import { dequeueCountOf, MAX_DEQUEUE_COUNT } from '../shared/hosting/queueFailures';
 import { dsrWorkMessageSchema } from '../shared/requests/requestFulfilment';
 import { QUEUE_CONNECTION, QUEUES } from '../shared/storage/names';
+import { isTenantMigrating } from '../shared/storage/residencyGuard';
 
 export const dsrWork: QueueFunction = {
   kind: 'queue',
@@ -22,6 +23,8 @@ export const dsrWork: QueueFunction = {
         await services.poison.put(QUEUES.dsrWork, message, `${error.code}: ${error.message}`, context);
         return;
       }
+      // The tenant is moving geography: the step waits for the move (invokeQueue puts it back), never fails.
+      if (isTenantMigrating(error)) throw error;
       if (dequeueCountOf(context) >= MAX_DEQUEUE_COUNT) {
         context.error(`dsr-work ${work.step} of request ${work.requestId} failed for good:`, error);
         await services.fulfilment.fail(work, error);

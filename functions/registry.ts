@@ -15,6 +15,9 @@ import { packageDownload } from './packageDownload';
 import { personalDataEvents } from './personalDataEvents';
 import { requestDeadlines } from './requestDeadlines';
 import { requestRecovery } from './requestRecovery';
+import { residency, residencyMigration } from './residency';
+import { residencyRecovery } from './residencyRecovery';
+import { residencyWork } from './residencyWork';
 import { restrictions } from './restrictions';
 import { retentionPurge } from './retentionPurge';
 import { retentionWork } from './retentionWork';
@@ -37,10 +40,14 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   restrictions,
   auditEvents,
   auditVerification,
+  residency,
+  residencyMigration,
   personalDataEvents,
   dsrWork,
   retentionPurge,
   retentionWork,
   requestDeadlines,
   requestRecovery,
+  residencyWork,
+  residencyRecovery,
 ];

@@ -14,6 +14,11 @@ import { PoisonedEvents } from './records/poisonedEvents';
 import { createRecordServices } from './records/recordServices';
 import type { RecordStore } from './records/recordStore';
 import { TenantDirectory } from './residency/tenantDirectory';
+import { DirectoryWriteFence, fencedKeys } from './residency/writeFence';
+import { MigrationStore } from './migration/migrationStore';
+import { ResidencyMover } from './migration/residencyMover';
+import { ResidencyService } from './migration/residencyService';
+import type { WriteFence } from './storage/residencyGuard';
 import { ExpiryIndex } from './retention/expiryIndex';
 import { RetentionPurge } from './purge/retentionPurge';
 import { IdempotencyStore } from './requests/idempotencyStore';
@@ -33,7 +38,10 @@ export interface Services {
   config: ServiceConfig;
   clock: Clock;
   storage: StorageAccounts;
-  /** Each geography's tenant key provider. */
+  /**
+   * Each geography's tenant key provider, unfenced: only the residency mover uses these directly (tenant
+   * scopes carry fenced ones).
+   */
   keys: GeographyKeys;
   directory: TenantDirectory;
   verifyToken: TokenVerifier;
@@ -50,19 +58,34 @@ export interface Services {
   fulfilment: RequestFulfilment;
   downloads: PackageLinks;
   retention: RetentionPurge;
+  residency: ResidencyService;
+  mover: ResidencyMover;
 }
 
 export interface ServiceOptions {
   clock?: Clock;
   storage?: StorageClientOptions;
   keys?: GeographyKeys;
+  /** How long one residency-work message works before handing over (tests shorten it to cross slices). */
+  migrationSliceMs?: number;
 }
 
 export function createServices(config: ServiceConfig, options: ServiceOptions = {}): Services {
   const clock = options.clock ?? systemClock;
   const storage = new StorageAccounts(config.storage, options.storage);
   const keys = options.keys ?? createKeyProviders(config.keys);
-  const directory = new TenantDirectory(storage, keys, clock);
+  // The directory's scopes hand out fenced key providers; the fence needs the directory, hence the late set.
+  const late: { fence?: DirectoryWriteFence } = {};
+  const guard: WriteFence = {
+    assertWritable: (tenantId, geography) => late.fence!.assertWritable(tenantId, geography),
+  };
+  const directory = new TenantDirectory(storage, fencedKeys(keys, guard), clock);
+  const fence = (late.fence = new DirectoryWriteFence(
+    directory,
+    config.residency.fenceSeconds * 1000,
+    config.residency.retryAfterSeconds,
+  ));
+  storage.fenceWrites(fence);
   const audit = new TableAuditLog(clock);
   const workQueue = new WorkQueue(storage.global);
   const repository = new RequestRepository();
@@ -89,9 +112,23 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     clock,
     (tenant, subject) => records.subjectOf(tenant, subject),
   );
+  const migrations = new MigrationStore(storage);
+  const fenceWaitMs = 2 * config.residency.fenceSeconds * 1000;
   return {
     config,
     clock,
+    residency: new ResidencyService(
+      storage,
+      directory,
+      migrations,
+      audit,
+      workQueue,
+      clock,
+      fenceWaitMs / 1000,
+    ),
+    mover: new ResidencyMover(storage, directory, keys, migrations, audit, workQueue, clock, {
+      sliceMs: options.migrationSliceMs ?? 60_000,
+    }),
     storage,
     keys,
     directory,

@@ -25,6 +25,13 @@ export interface ServiceConfig {
    */
   keys:
     { kind: 'local'; folder: string } | { kind: 'keyvault'; vaultUrls: Partial<Record<Geography, string>> };
+  /** Residency moves (SPEC §8). */
+  residency: {
+    /** How stale a directory entry may be when the write fence checks a write against it. */
+    fenceSeconds: number;
+    /** What a write refused during a move waits before it is retried (HTTP Retry-After, queue delay). */
+    retryAfterSeconds: number;
+  };
   /** The app's public origin for download links, when it is reached through a gateway (otherwise the request's). */
   publicBaseUrl?: string;
 }
@@ -64,6 +71,8 @@ const envSchema = z.object({
   KEY_PROVIDER: z.enum(['local', 'keyvault']).default('local'),
   KEY_FILE_FOLDER: nonEmpty.default('.local/tenant-keys'),
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  RESIDENCY_FENCE_SECONDS: z.coerce.number().min(0).max(300).default(15),
+  RESIDENCY_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
 });
 
 export class ConfigurationError extends Error {
@@ -138,6 +147,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       e.KEY_PROVIDER === 'keyvault'
         ? { kind: 'keyvault', vaultUrls }
         : { kind: 'local', folder: resolve(e.KEY_FILE_FOLDER) },
+    residency: {
+      fenceSeconds: e.RESIDENCY_FENCE_SECONDS,
+      retryAfterSeconds: e.RESIDENCY_RETRY_AFTER_SECONDS,
+    },
     ...(e.PUBLIC_BASE_URL ? { publicBaseUrl: e.PUBLIC_BASE_URL.replace(/\/+$/, '') } : {}),
   };
 }

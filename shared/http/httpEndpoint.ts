@@ -14,10 +14,9 @@ import type { TenantScope } from '../residency/tenantDirectory';
 import type { ApiOperation, HttpMethod, Operations } from './apiOperation';
 import { validationDetails } from '../errorDetails';
 import { errorResponse } from './errorResponse';
+import { tenantMigrating } from '../storage/residencyGuard';
 
 export const MAX_BODY_BYTES = 64 * 1024;
-/** How long a client should wait before retrying a write refused during a residency migration. */
-const MIGRATION_RETRY_AFTER_SECONDS = '60';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -77,15 +76,10 @@ async function runOperation(
       );
     }
     tenant = await services.directory.resolve(tenantId);
+    // Refused before any input is read; the storage layer's fence refuses the writes of a request already
+    // under way when the move began (also 423).
     if (method !== 'GET' && tenant.entry.migration) {
-      throw new DomainError(
-        'TenantMigrating',
-        'The tenant is moving to another geography; retry later.',
-        [],
-        {
-          'Retry-After': MIGRATION_RETRY_AFTER_SECONDS,
-        },
-      );
+      throw tenantMigrating(tenantId, services.config.residency.retryAfterSeconds);
     }
   }
 

@@ -138,6 +138,7 @@ export class RetentionPurge {
             recordRow: entry.recordRow,
             ...(entry.deviceKey ? { deviceKey: entry.deviceKey } : {}),
             ...(entry.etag ? { etag: entry.etag } : {}),
+            due: { action: entry.action, day: entry.day },
           };
           (entry.action === 'anonymise' ? anonymisations : deletions).push(target);
         } else if (entry.kind === 'anonymousRecord') {

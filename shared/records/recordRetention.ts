@@ -7,9 +7,14 @@ import type { SubjectKeyStore } from '../records/subjectKeys';
 import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { anonymiseAlert } from '../retention/alertAnonymisation';
-import { anonymousAlertExpiry, type ExpiryIndex } from '../retention/expiryIndex';
+import {
+  anonymousAlertExpiry,
+  type ExpiryIndex,
+  type RecordExpiryAction,
+  recordExpiries,
+} from '../retention/expiryIndex';
 import { TABLES } from '../storage/names';
-import { deleteVersions, type RowKeys, submitInBatches } from '../storage/tableBatches';
+import { deleteVersions, type RowKeys, type RowVersion, submitInBatches } from '../storage/tableBatches';
 import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition } from './recordKeys';
 import { isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
 
@@ -20,6 +25,26 @@ export interface RecordTarget {
   deviceKey?: string;
   /** Absent only in entries written before versions were kept: such a delete is unconditional. */
   etag?: string;
+  /** The rule that fell due (the entry's action and day), to judge a row whose ETag changed since. */
+  due?: { action: RecordExpiryAction; day: string };
+}
+
+/**
+ * Whether a row whose ETag is no longer the entry's still falls due by the entry's rule: its dates give the
+ * same action on the same day. A residency move copies every row (new ETags, same dates); a redelivered
+ * event may write the same dates again. A row written with other dates (replaced, revived, deleted) has its
+ * own entries and stays. Pure.
+ */
+export function stillDue(
+  row: Pick<RecordEntity, 'category' | 'occurredAt' | 'deletedAt'>,
+  target: RecordTarget,
+): boolean {
+  const { due } = target;
+  if (!due) return false;
+  return recordExpiries(
+    { category: row.category as RecordCategory, occurredAt: row.occurredAt, deletedAt: row.deletedAt },
+    target,
+  ).some((entry) => entry.kind === 'record' && entry.action === due.action && entry.day === due.day);
 }
 
 export type CategoryCounts = Partial<Record<RecordCategory, number>>;
@@ -54,10 +79,24 @@ export class RecordRetention {
       targets.flatMap((target) => this.lookupsOf(tenant, target)),
     );
     const guarded = targets.filter((t) => t.etag !== undefined);
-    const { deleted, changed } = await deleteVersions(
+    const first = await deleteVersions(
       records,
       guarded.map((t) => ({ ...this.rowOf(tenant, t), etag: t.etag! })),
     );
+    // Rows at another version than their entry's: those whose dates still fall due by the entry's rule go
+    // too, guarded by the ETag they have now; the others stay.
+    const byRow = new Map(guarded.map((t) => [this.rowKeyOf(tenant, t), t]));
+    const due: RowVersion[] = [];
+    const changed: RowKeys[] = [];
+    for (const key of first.changed) {
+      const row = await readRow<RecordEntity>(records, key.partitionKey, key.rowKey);
+      const target = byRow.get(`${key.partitionKey}\n${key.rowKey}`);
+      if (row && target && stillDue(row, target)) due.push({ ...key, etag: row.etag });
+      else changed.push(key);
+    }
+    const second = await deleteVersions(records, due);
+    const deleted = [...first.deleted, ...second.deleted];
+    changed.push(...second.changed);
     const unguarded = targets.filter((t) => t.etag === undefined);
     await submitInBatches(
       records,
@@ -84,7 +123,7 @@ export class RecordRetention {
     for (const target of targets) {
       const partitionKey = recordsPartition(tenant.tenantId, target.subjectKey);
       const row = await readRow<RecordEntity>(records, partitionKey, target.recordRow);
-      if (!row || (target.etag !== undefined && row.etag !== target.etag)) continue;
+      if (!row || (target.etag !== undefined && row.etag !== target.etag && !stillDue(row, target))) continue;
       const dataKey = await this.subjectKeys.find(tenant, target.subjectKey);
       if (dataKey) {
         const record = toRecord(row, dataKey, partitionKey);
@@ -114,6 +153,11 @@ export class RecordRetention {
       await this.records(tenant),
       rowKeys.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]),
     );
+  }
+
+  private rowKeyOf(tenant: TenantScope, target: RecordTarget): string {
+    const row = this.rowOf(tenant, target);
+    return `${row.partitionKey}\n${row.rowKey}`;
   }
 
   private rowOf(tenant: TenantScope, target: RecordTarget): RowKeys {

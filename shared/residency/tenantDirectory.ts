@@ -26,7 +26,7 @@ export interface TenantEntry {
   /** Passive deletion: all the tenant's data is purged 30 days after this. */
   subscriptionEndedAt?: string;
   /** Set while the tenant's data moves to another geography; writes are refused meanwhile (423). */
-  migration?: { targetGeography: Geography; startedAt: string };
+  migration?: { migrationId: string; targetGeography: Geography; startedAt: string };
 }
 
 /** The storage a tenant's data may live in. Repositories take one, so no tenant data is reached without it. */
@@ -54,6 +54,9 @@ interface DirectoryEntity {
 }
 
 export class TenantDirectory {
+  /** Entries read for the write fence, with when they were read (monotonic ms); absence is never cached. */
+  private readonly recentEntries = new Map<string, { entry: TenantEntry; readAt: number }>();
+
   constructor(
     private readonly storage: StorageAccounts,
     private readonly keys: GeographyKeys,
@@ -68,10 +71,40 @@ export class TenantDirectory {
     return (await this.read(tenantId))?.entry;
   }
 
+  /**
+   * The entry as read at most `maxAgeMs` ago in this process (the write fence's bound on staleness, SPEC §8);
+   * this directory's own changes replace it at once. A tenant not found is read again on every call.
+   */
+  async recent(tenantId: string, maxAgeMs: number): Promise<TenantEntry | undefined> {
+    const id = tenantId.toLowerCase();
+    const cached = this.recentEntries.get(id);
+    if (cached && performance.now() - cached.readAt <= maxAgeMs) return cached.entry;
+    return this.get(id);
+  }
+
   private async read(tenantId: string): Promise<{ entry: TenantEntry; etag: string } | undefined> {
     const table = await this.table();
-    const entity = await orAbsent(table.getEntity<DirectoryEntity>(tenantId.toLowerCase(), DIRECTORY_ROW));
-    return entity && { entry: fromEntity(entity), etag: entity.etag };
+    const id = tenantId.toLowerCase();
+    const readAt = performance.now();
+    const entity = await orAbsent(table.getEntity<DirectoryEntity>(id, DIRECTORY_ROW));
+    if (!entity) {
+      this.recentEntries.delete(id);
+      return undefined;
+    }
+    const entry = fromEntity(entity);
+    this.remember(entry, readAt);
+    return { entry, etag: entity.etag };
+  }
+
+  private remember(entry: TenantEntry, readAt = performance.now()): void {
+    const known = this.recentEntries.get(entry.tenantId);
+    // A slower read that started earlier never replaces a newer one.
+    if (!known || known.readAt <= readAt) this.recentEntries.set(entry.tenantId, { entry, readAt });
+  }
+
+  /** Forgets what this process read of a tenant (after a change it made without reading the result). */
+  private forget(tenantId: string): void {
+    this.recentEntries.delete(tenantId.toLowerCase());
   }
 
   /**
@@ -89,11 +122,84 @@ export class TenantDirectory {
       await table.updateEntity({ ...toEntity(found.entry), status: 'purging' }, 'Replace', {
         etag: found.etag,
       });
+      this.forget(tenantId);
       return true;
     } catch (error) {
       if (error instanceof RestError && error.statusCode === 412) return this.beginPurge(tenantId);
       throw error;
     }
+  }
+
+  /**
+   * Sets the migration flag (SPEC §8): from then on every write for the tenant is refused (423 over HTTP,
+   * retried later from queues). Only for an active tenant with no migration under way; guarded by ETag, so
+   * of two concurrent starts one wins and the other gets 409 Conflict. Idempotent for the same migration.
+   */
+  async beginMigration(
+    tenantId: string,
+    migration: NonNullable<TenantEntry['migration']>,
+  ): Promise<TenantEntry> {
+    const found = await this.read(tenantId);
+    if (!found || found.entry.status === 'purged' || found.entry.status === 'purging') {
+      throw new DomainError('TenantNotFound', `Tenant ${tenantId} does not exist.`);
+    }
+    const { entry } = found;
+    if (entry.migration?.migrationId === migration.migrationId) return entry;
+    if (entry.migration) {
+      throw new DomainError(
+        'Conflict',
+        `Tenant ${tenantId} is already moving to ${entry.migration.targetGeography}.`,
+      );
+    }
+    if (entry.status !== 'active') {
+      throw new DomainError(
+        'InvalidState',
+        `Tenant ${tenantId} is not active (${entry.status}); it cannot move.`,
+      );
+    }
+    return this.replace(found, { ...entry, migration });
+  }
+
+  /**
+   * The switch: the tenant's geography becomes the migration's target and the flag goes, in one ETag-guarded
+   * write. Idempotent: a tenant already switched by this migration is returned as it is.
+   */
+  async switchGeography(tenantId: string, migrationId: string, target: Geography): Promise<TenantEntry> {
+    const found = await this.read(tenantId);
+    if (!found) throw new DomainError('TenantNotFound', `Tenant ${tenantId} does not exist.`);
+    const { entry } = found;
+    if (!entry.migration && entry.geography === target) return entry;
+    if (entry.migration?.migrationId !== migrationId) {
+      throw new DomainError('Conflict', `Tenant ${tenantId} is not being moved by migration ${migrationId}.`);
+    }
+    const { migration: _done, ...rest } = entry;
+    return this.replace(found, { ...rest, geography: target });
+  }
+
+  /** Lifts the flag of a migration that failed (after its rollback); idempotent. */
+  async endMigration(tenantId: string, migrationId: string): Promise<void> {
+    const found = await this.read(tenantId);
+    if (!found || found.entry.migration?.migrationId !== migrationId) return;
+    const { migration: _failed, ...rest } = found.entry;
+    await this.replace(found, rest);
+  }
+
+  private async replace(
+    found: { entry: TenantEntry; etag: string },
+    next: TenantEntry,
+  ): Promise<TenantEntry> {
+    const table = await this.table();
+    try {
+      await table.updateEntity(toEntity(next), 'Replace', { etag: found.etag });
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 412) {
+        this.forget(next.tenantId);
+        throw new DomainError('Conflict', `Tenant ${next.tenantId} changed meanwhile; try again.`);
+      }
+      throw error;
+    }
+    this.forget(next.tenantId);
+    return next;
   }
 
   /** Every tenant whose data still exists (all but purged ones), page by page from the global table. */
@@ -157,6 +263,7 @@ export class TenantDirectory {
     const table = await this.table();
     try {
       await table.createEntity(toEntity(entry));
+      this.forget(tenantId);
       return { entry, created: true };
     } catch (error) {
       if (!(error instanceof RestError && error.statusCode === 409)) throw error;
@@ -178,6 +285,7 @@ export class TenantDirectory {
       const next: TenantEntry = { ...rest, displayName: input.displayName, status: 'active' };
       try {
         await table.updateEntity(toEntity(next), 'Replace', { etag: found.etag });
+        this.forget(tenantId);
       } catch (error) {
         if (error instanceof RestError && error.statusCode === 412) continue;
         throw error;
@@ -204,6 +312,7 @@ export class TenantDirectory {
       },
       'Merge',
     );
+    this.forget(tenantId);
   }
 
   /** Records the end of a tenant's subscription (idempotent: the first end date stays). */
@@ -223,6 +332,7 @@ export class TenantDirectory {
       },
       'Merge',
     );
+    this.forget(entry.tenantId);
     return { ...entry, status: 'subscriptionEnded', subscriptionEndedAt: endedAt };
   }
 }

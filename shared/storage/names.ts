@@ -1,7 +1,11 @@
 // Every table, queue and container name of the service, defined once.
 
 /** Tables in the global account. */
-export const GLOBAL_TABLES = { tenants: 'tenants' } as const;
+export const GLOBAL_TABLES = {
+  tenants: 'tenants',
+  /** Residency moves: PartitionKey the tenant id, RowKey the migration id (newest first). */
+  migrations: 'migrations',
+} as const;
 
 /** Tables in each geography's account; every partition key starts with the tenant id. */
 export const TABLES = {
@@ -27,6 +31,9 @@ export const QUEUES = {
   dsrWorkPoison: 'dsr-work-poison',
   retentionWork: 'retention-work',
   retentionWorkPoison: 'retention-work-poison',
+  /** Residency moves, one message per slice of a migration's work (ids only). */
+  residencyWork: 'residency-work',
+  residencyWorkPoison: 'residency-work-poison',
 } as const;
 
 /** Blob containers in each geography's account. */

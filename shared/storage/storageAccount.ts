@@ -21,6 +21,7 @@ import {
 } from '@azure/storage-queue';
 
 import type { StorageAccountSetting } from '../config';
+import { blobResidencyPolicy, tableResidencyPolicy, type WriteFence } from './residencyGuard';
 import { guardedDeletePolicy } from './tableBatches';
 
 export interface StorageClientOptions {
@@ -61,6 +62,11 @@ export class StorageAccount {
     readonly label: string,
     private readonly setting: StorageAccountSetting,
     private readonly options: StorageClientOptions = {},
+    /**
+     * A geography account's residency guard: every Table and Blob write is checked against the fence before
+     * it is sent (residencyGuard.ts). Omitted for the global account and for the residency mover's accounts.
+     */
+    private readonly fence?: WriteFence,
   ) {
     const queue =
       setting.kind === 'connectionString'
@@ -80,11 +86,12 @@ export class StorageAccount {
           withFactories(newQueuePipeline(signer(), retryOptions), options.queuePolicies),
         )
       : queue;
-    this.blobService = options.blobPolicies?.length
-      ? new BlobServiceClient(
-          blob.url,
-          withFactories(newBlobPipeline(signer(), retryOptions), options.blobPolicies),
-        )
+    const blobPolicies = [
+      ...(fence ? [blobResidencyPolicy(fence, label, blob.url)] : []),
+      ...(options.blobPolicies ?? []),
+    ];
+    this.blobService = blobPolicies.length
+      ? new BlobServiceClient(blob.url, withFactories(newBlobPipeline(signer(), retryOptions), blobPolicies))
       : blob;
   }
 
@@ -149,6 +156,9 @@ export class StorageAccount {
     return cached(this.tables, name, () => {
       const options = {
         additionalPolicies: [
+          ...(this.fence
+            ? [{ policy: tableResidencyPolicy(this.fence, this.label), position: 'perCall' as const }]
+            : []),
           ...(this.options.tablePolicies ?? []),
           { policy: guardedDeletePolicy, position: 'perCall' as const },
         ],

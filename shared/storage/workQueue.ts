@@ -5,7 +5,7 @@ import { sendJson } from './queueMessages';
 export class WorkQueue {
   constructor(private readonly account: StorageAccount) {}
 
-  async send(queueName: string, message: Record<string, unknown>, delaySeconds?: number): Promise<void> {
+  async send(queueName: string, message: unknown, delaySeconds?: number): Promise<void> {
     await sendJson(await this.account.queue(queueName), message, delaySeconds);
   }
 }

@@ -15,6 +15,8 @@ import { DEV_ISSUER_TEMPLATE } from '../../local/devTokens';
 import { LocalHost } from '../../local/localHost';
 import { ROLES } from '../../shared/auth/principal';
 import { issuerFor } from '../../shared/auth/tokenVerifier';
+import { newMigrationId } from '../../shared/migration/migrationJob';
+import { MigrationStore } from '../../shared/migration/migrationStore';
 import { createServices, type Services } from '../../shared/composition';
 import { Pseudonymizer } from '../../shared/crypto/pseudonymizer';
 import type { FunctionDefinition, HttpFunction } from '../../shared/hosting/functionDefinition';
@@ -67,6 +69,7 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   },
   declineDataSubjectRequest: { reason: 'Declined by an attacker' },
   extendDataSubjectRequest: { reason: 'Extended by an attacker' },
+  startResidencyMigration: { dryRun: true },
 };
 
 const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as { blob: number; queue: number; table: number };
@@ -186,6 +189,24 @@ beforeAll(async () => {
   await services.requests.decide(tenantA, requestA.id, 'approve', setupActor);
   await step('fulfil');
   const requestB = await services.requests.create(tenantB, exportInput, setupActor);
+  // A past move of tenant A's (one that failed and was rolled back), so that its status route names one.
+  const at = new Date().toISOString();
+  await new MigrationStore(services.storage).create({
+    tenantId: tenantA.tenantId,
+    migrationId: newMigrationId(new Date(), randomUUID().replaceAll('-', '')),
+    from: 'EU',
+    to: 'CH',
+    status: 'failed',
+    requestedBy: 'setup',
+    createdAt: at,
+    updatedAt: at,
+    fencedAt: at,
+    copyAfter: at,
+    progress: { copied: {}, deleted: {}, verified: {} },
+    cursor: { item: 0 },
+    failure: { code: 'VerificationFailed', reason: 'seeded' },
+    rolledBack: true,
+  });
 
   adminA = await issuer.token({ tenantId: tenantA.tenantId, roles: [...ROLES], upn: 'admin@a.example' });
   const link = await call('GET', `/api/tenants/${tenantA.tenantId}/dsr/${requestA.id}/export`, adminA);

@@ -35,9 +35,20 @@ export interface CallResult {
   body: any;
 }
 
-export async function startTestHost(): Promise<TestHost> {
+export interface TestHostOptions {
+  /** Extra settings (RESIDENCY_FENCE_SECONDS, ...). */
+  env?: Record<string, string>;
+  /** Settings to leave out (STORAGE_CH: a geography not open yet). */
+  omit?: readonly string[];
+  migrationSliceMs?: number;
+}
+
+export async function startTestHost(options: TestHostOptions = {}): Promise<TestHost> {
   const issuer = await createTestIssuer();
-  const services = createServices(testConfig({ AUTH_JWKS_FILE: issuer.jwksPath }));
+  const services = createServices(
+    testConfig({ AUTH_JWKS_FILE: issuer.jwksPath, ...options.env }, options.omit),
+    options.migrationSliceMs !== undefined ? { migrationSliceMs: options.migrationSliceMs } : {},
+  );
   const host = new LocalHost({ functions: functionRegistry, services, port: 0, log: () => undefined });
   const { baseUrl } = await host.start();
 

@@ -1,0 +1,252 @@
+// The residency move's failure and crash points (SPEC §8), on Azurite: a process that dies right after any
+// write of the move leaves a job that a fresh instance finishes, with the same result as a clean move; a
+// move that fails before the switch (its copy keeps differing, or a step keeps failing) removes its partial
+// copy, destroys the target's tenant key, lifts the flag and leaves the tenant whole where it was.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { TableClient, TableServiceClient } from '@azure/data-tables';
+import { BlobServiceClient } from '@azure/storage-blob';
+
+import { createServices, type Services } from '../../../shared/composition';
+import { localKeyFolder } from '../../../shared/crypto/keyProviders';
+import type { MigrationJob } from '../../../shared/migration/migrationJob';
+import { tenantPartitionFilter } from '../../../shared/storage/tenantRows';
+import type { StorageClientOptions } from '../../../shared/storage/storageAccount';
+import { InjectedCrash, StorageFaults } from '../../support/storageFaults';
+import { TEST_KEY_FOLDER, testConfig } from '../../support/testStorage';
+
+const NO_FENCE = { RESIDENCY_FENCE_SECONDS: '0', RESIDENCY_RETRY_AFTER_SECONDS: '1' };
+const config = testConfig(NO_FENCE);
+const closedCh = createServices(testConfig(NO_FENCE, ['STORAGE_CH']));
+const clean = () => createServices(config);
+
+/** A Swiss tenant in EU (CH was closed when it was provisioned) with records of two people and a blob. */
+async function swissTenantInEu(): Promise<string> {
+  const tenantId = randomUUID();
+  await closedCh.events.apply({
+    type: 'tenant.provisioned',
+    tenantId,
+    eventId: `provision-${tenantId}`,
+    countryCode: 'CH',
+    displayName: 'Bern AG',
+  });
+  const services = clean();
+  const tenant = await services.directory.resolve(tenantId);
+  for (const [p, person] of ['anna', 'beat'].entries()) {
+    const subject = { upn: `${person}@bern.ch`, objectId: randomUUID() };
+    for (const [i, category] of (['directory', 'device', 'systemLog'] as const).entries()) {
+      await services.records.upsert(tenant, {
+        category,
+        recordId: `r-${p}-${i}`,
+        subject,
+        occurredAt: new Date(Date.now() - i * 1000).toISOString(),
+        data: { note: `${person} ${category}` },
+        deviceName: `${person}-pc`,
+      });
+    }
+  }
+  await services.poisonedEvents.setAside({ tenantId, type: 'record.upserted', broken: true });
+  return tenantId;
+}
+
+/** The job and the flag, as POST .../migration makes them, without the queue message (no other host runs it). */
+async function startMove(services: Services, tenantId: string): Promise<MigrationJob> {
+  const tenant = await services.directory.resolve(tenantId);
+  const job = await services.residency.start(tenant, { type: 'user', id: 'dpo' }, 'test', { enqueue: false });
+  return job;
+}
+
+async function runToEnd(services: Services, job: MigrationJob): Promise<MigrationJob> {
+  for (let slice = 0; slice < 50; slice++) {
+    const now = await services.mover.run({ tenantId: job.tenantId, migrationId: job.migrationId });
+    if (!now) throw new Error('the job is gone');
+    if (now.status === 'completed' || (now.status === 'failed' && now.rolledBack)) return now;
+  }
+  throw new Error('the move did not finish in 50 slices');
+}
+
+/** The tenant's rows per table and blobs per container in an account, read through the raw SDK. */
+async function footprint(geography: 'EU' | 'CH', tenantId: string): Promise<Record<string, number>> {
+  const connection = process.env[`STORAGE_${geography}`]!;
+  const found: Record<string, number> = {};
+  for await (const table of TableServiceClient.fromConnectionString(connection, {
+    allowInsecureConnection: true,
+  }).listTables()) {
+    const client = TableClient.fromConnectionString(connection, table.name!, {
+      allowInsecureConnection: true,
+    });
+    let rows = 0;
+    for await (const _ of client.listEntities({ queryOptions: { filter: tenantPartitionFilter(tenantId) } }))
+      rows++;
+    if (rows) found[table.name!] = rows;
+  }
+  const blobs = BlobServiceClient.fromConnectionString(connection);
+  for await (const container of blobs.listContainers()) {
+    let count = 0;
+    for await (const _ of blobs.getContainerClient(container.name).listBlobsFlat({ prefix: `${tenantId}/` }))
+      count++;
+    if (count) found[container.name] = count;
+  }
+  return found;
+}
+
+const tenantKeyFile = (geography: 'EU' | 'CH', tenantId: string) =>
+  join(localKeyFolder(TEST_KEY_FOLDER, geography), `${tenantId}.key`);
+
+async function expectWholeIn(services: Services, tenantId: string, geography: 'EU' | 'CH') {
+  const tenant = await services.directory.resolve(tenantId);
+  expect(tenant.geography).toBe(geography);
+  expect(tenant.entry.migration).toBeUndefined();
+  for (const person of ['anna', 'beat']) {
+    const subject = await services.records.subjectOf(tenant, { upn: `${person}@bern.ch` });
+    // Every record opens with the keys of the geography it is in now.
+    const notes: string[] = [];
+    for (const category of ['directory', 'device', 'systemLog'] as const) {
+      for await (const record of services.records.list(tenant, subject.subjectKey, category)) {
+        notes.push((record.data as { note: string }).note);
+      }
+    }
+    expect(notes.filter((n) => !n.includes('after')).sort()).toEqual(
+      [`${person} device`, `${person} directory`, `${person} systemLog`].sort(),
+    );
+  }
+  expect(await services.audit.verify(tenant)).toMatchObject({ valid: true });
+}
+
+describe('a clean move', () => {
+  it('moves everything, and the counts of the footprint are equal on both sides', async () => {
+    const tenantId = await swissTenantInEu();
+    const services = clean();
+    const before = await footprint('EU', tenantId);
+    expect(before).toMatchObject({ records: expect.any(Number), 'poisoned-events': 1, tenantSecrets: 1 });
+    const done = await runToEnd(services, await startMove(services, tenantId));
+    expect(done.status).toBe('completed');
+    expect(await footprint('EU', tenantId)).toEqual({});
+    const after = await footprint('CH', tenantId);
+    expect({ ...after, audit: 0 }).toEqual({ ...before, audit: 0 });
+    expect(existsSync(tenantKeyFile('EU', tenantId))).toBe(false);
+    expect(existsSync(tenantKeyFile('CH', tenantId))).toBe(true);
+    await expectWholeIn(services, tenantId, 'CH');
+  });
+});
+
+describe('a crash right after any write of the move', () => {
+  it('is resumed by a fresh instance to the same end', async () => {
+    // How many writes a clean move makes.
+    const faults = new StorageFaults();
+    const counting = createServices(config, { storage: faults.options() });
+    // (Twice: the first move of an instance also creates the tables and containers it touches.)
+    for (let warm = 0; warm < 2; warm++) {
+      const job = await startMove(clean(), await swissTenantInEu());
+      faults.reset();
+      await runToEnd(counting, job);
+    }
+    const writes = faults.writes;
+    expect(writes).toBeGreaterThan(20);
+
+    // Before the first write, every write up to 40, then every 7th and the last: each tenant is seeded afresh.
+    // (The last is one before the end: the count varies by a write or so from tenant to tenant.)
+    const points = Array.from({ length: writes }, (_, i) => i).filter(
+      (n) => n <= 40 || n % 7 === 0 || n === writes - 1,
+    );
+    const statuses = new Set<string>();
+    for (const point of points) {
+      const tenantId = await swissTenantInEu();
+      const before = await footprint('EU', tenantId);
+      const started = await startMove(clean(), tenantId);
+      faults.crashAfterWrite(point);
+      let crashed = false;
+      try {
+        await runToEnd(counting, started);
+      } catch (error) {
+        if (!(error instanceof InjectedCrash)) throw error;
+        crashed = true;
+      }
+      faults.reset();
+      const stopped = await clean()
+        .residency.latest(await clean().directory.resolve(tenantId))
+        .catch(() => undefined);
+      if (stopped) statuses.add(stopped.status);
+      const done = await runToEnd(clean(), started);
+      expect({ point, crashed, status: done.status }).toEqual({ point, crashed: true, status: 'completed' });
+      expect({ point, eu: await footprint('EU', tenantId) }).toEqual({ point, eu: {} });
+      const after = await footprint('CH', tenantId);
+      expect({ point, ch: { ...after, audit: 0 } }).toEqual({ point, ch: { ...before, audit: 0 } });
+      await expectWholeIn(clean(), tenantId, 'CH');
+    }
+    // The crashes fell in every step of the move.
+    expect([...statuses].sort()).toEqual(
+      ['cleaning', 'copying', 'switching', 'validating', 'verifying'].sort(),
+    );
+  }, 300_000);
+});
+
+/** A policy that alters every record row written to the CH account: the copy never matches its source. */
+const corruptingCh: PipelinePolicy = {
+  name: 'corruptCh',
+  sendRequest(request, next) {
+    if (request.url.includes('/privacych/') && typeof request.body === 'string') {
+      request.body = request.body.replaceAll('"category":"', '"category":"corrupt-');
+    }
+    return next(request);
+  },
+};
+
+describe('a move that fails before the switch', () => {
+  it('rolls back when its copy keeps differing: the tenant stays whole in EU and CH holds nothing', async () => {
+    const tenantId = await swissTenantInEu();
+    const before = await footprint('EU', tenantId);
+    const options: StorageClientOptions = { tablePolicies: [{ policy: corruptingCh, position: 'perCall' }] };
+    const corrupting = createServices(config, { storage: options });
+    const done = await runToEnd(corrupting, await startMove(clean(), tenantId));
+    expect(done).toMatchObject({
+      status: 'failed',
+      rolledBack: true,
+      failure: { code: 'VerificationFailed' },
+    });
+    expect(await footprint('CH', tenantId)).toEqual({});
+    const after = await footprint('EU', tenantId);
+    expect({ ...after, audit: 0 }).toEqual({ ...before, audit: 0 });
+    expect(existsSync(tenantKeyFile('CH', tenantId))).toBe(false);
+    await expectWholeIn(clean(), tenantId, 'EU');
+    const tenant = await clean().directory.resolve(tenantId);
+    const failed = await clean().audit.list(tenant, { action: 'residency.migrationFailed' }, { top: 10 });
+    expect(failed.items).toHaveLength(1);
+  });
+
+  it('rolls back a move given up mid-copy, after which the tenant takes writes in EU again', async () => {
+    const tenantId = await swissTenantInEu();
+    const before = await footprint('EU', tenantId);
+    const faults = new StorageFaults();
+    const crashing = createServices(config, { storage: faults.options() });
+    const started = await startMove(clean(), tenantId);
+    faults.crashAfterWrite(12); // inside the copy
+    await expect(runToEnd(crashing, started)).rejects.toBeInstanceOf(InjectedCrash);
+    faults.reset();
+    const partial = await clean().residency.latest(await clean().directory.resolve(tenantId));
+    expect(partial.status).toBe('copying');
+    expect(Object.keys(await footprint('CH', tenantId)).length).toBeGreaterThan(0);
+
+    await clean().mover.giveUp(
+      { tenantId, migrationId: started.migrationId },
+      new Error('storage kept failing'),
+    );
+    const done = await clean().residency.latest(await clean().directory.resolve(tenantId));
+    expect(done).toMatchObject({ status: 'failed', rolledBack: true, failure: { code: 'StepFailed' } });
+    expect(await footprint('CH', tenantId)).toEqual({});
+    const after = await footprint('EU', tenantId);
+    expect({ ...after, audit: 0 }).toEqual({ ...before, audit: 0 });
+    await expectWholeIn(clean(), tenantId, 'EU');
+    const tenant = await clean().directory.resolve(tenantId);
+    await clean().records.upsert(tenant, {
+      category: 'directory',
+      recordId: 'after-rollback',
+      subject: { upn: 'anna@bern.ch' },
+      occurredAt: new Date().toISOString(),
+      data: { note: 'written after the rollback' },
+    });
+  });
+});
