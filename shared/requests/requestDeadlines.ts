@@ -60,8 +60,9 @@ export class RequestDeadlines {
     const now = this.clock();
     const summary: DeadlineRun = { tenants: 0, checked: 0, dueSoon: 0, overdue: 0, cleared: 0, failures: [] };
     for await (const entry of this.directory.listTenants()) {
-      // A tenant being purged takes no more writes; its requests go with it.
-      if (entry.status === 'purging') continue;
+      // A tenant being purged takes no more writes; its requests go with it. A tenant on the move takes none
+      // until it has arrived (SPEC §8): the next run flags what this one skips.
+      if (entry.status === 'purging' || entry.migration) continue;
       summary.tenants++;
       try {
         await this.checkTenant(this.directory.scopeOf(entry), now, correlationId, summary);

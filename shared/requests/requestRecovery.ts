@@ -53,7 +53,8 @@ export class RequestRecovery {
   async run(): Promise<RecoveryRun> {
     const summary: RecoveryRun = { tenants: 0, checked: 0, resumed: 0, failed: 0, failures: [] };
     for await (const entry of this.directory.listTenants()) {
-      if (entry.status === 'purging') continue;
+      // A tenant on the move takes no writes until it has arrived; the run after the move recovers it.
+      if (entry.status === 'purging' || entry.migration) continue;
       summary.tenants++;
       try {
         await this.recoverTenant(this.directory.scopeOf(entry), summary);
