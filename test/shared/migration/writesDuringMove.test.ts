@@ -132,4 +132,10 @@ it('puts every kind of work message back while the tenant moves, and runs it in 
   const subjectKey = (await services.records.subjectOf(moved, subject)).subjectKey;
   expect(await services.records.countByCategory(moved, subjectKey)).toMatchObject({ directory: 1 });
   expect(await euRows(tenantId, TABLES.records)).toBe(0);
+
+  // Deadlines work unchanged after the move: two months on, the request is flagged overdue in CH.
+  const later = new Date(Date.now() + 62 * 86_400_000);
+  const run = await createServices(testConfig(env), { clock: () => later }).deadlines.run('after-the-move');
+  expect(run.failures).toEqual([]);
+  expect((await services.requests.get(moved, request.id)).deadline).toBe('overdue');
 }, 60_000);
