@@ -216,6 +216,7 @@ module globalStorage 'modules/storageAccount.bicep' = {
     skuName: globalStorageSkuName
     tableNames: [
       'tenants'
+      'migrations'
     ]
     queueNames: [
       'personal-data-events'
@@ -224,6 +225,8 @@ module globalStorage 'modules/storageAccount.bicep' = {
       'dsr-work-poison'
       'retention-work'
       'retention-work-poison'
+      'residency-work'
+      'residency-work-poison'
     ]
     principalId: appIdentity.properties.principalId
     roleDefinitionIds: dataAccountRoles
@@ -240,14 +243,20 @@ module geographyStorage 'modules/storageAccount.bicep' = [
       name: geo.accountName
       location: geo.location
       skuName: geo.skuName
+      // The names of shared/storage/names.ts (TABLES, CONTAINERS); the app also creates them on first use.
       tableNames: [
         'requests'
         'audit'
         'idempotency'
         'records'
+        'recordLookup'
+        'tenantSecrets'
+        'restrictions'
+        'expiry'
       ]
       containerNames: [
         'export-packages'
+        'poisoned-events'
       ]
       principalId: appIdentity.properties.principalId
       roleDefinitionIds: dataAccountRoles
