@@ -22,6 +22,8 @@ const LAYERS = [
   ['^shared/exports/'],
   ['^shared/requests/'],
   ['^shared/purge/'],
+  // Operator access: grants, and reads of records under them.
+  ['^shared/operatorAccess/'],
   // Residency moves: they copy every capability's rows, so they sit above all of them.
   ['^shared/migration/'],
   ['^shared/http/'],
@@ -62,6 +64,7 @@ const DOMAIN = [
   '^shared/retention/(retentionPolicy|alertAnonymisation)\\.ts$',
   '^shared/residency/geography\\.ts$',
   '^shared/migration/migrationJob\\.ts$',
+  '^shared/operatorAccess/accessRequest\\.ts$',
   '^shared/exports/redaction\\.ts$',
   '^shared/records/(personalDataEvent|personalDataRecord|systemLogPseudonyms)\\.ts$',
   '^shared/audit/(auditChain|auditEvent)\\.ts$',

@@ -11,6 +11,15 @@ import { dsrWork } from './dsrWork';
 import { geographies } from './geographies';
 import { health } from './health';
 import { openApiFunction } from './openApi';
+import {
+  operatorAccessApprove,
+  operatorAccessDeny,
+  operatorAccessRequest,
+  operatorAccessRequests,
+  operatorAccessRevoke,
+} from './operatorAccess';
+import { operatorAccessExpiry } from './operatorAccessExpiry';
+import { operatorRecords } from './operatorRecords';
 import { packageDownload } from './packageDownload';
 import { personalDataEvents } from './personalDataEvents';
 import { requestDeadlines } from './requestDeadlines';
@@ -22,6 +31,14 @@ import { restrictions } from './restrictions';
 import { retentionPurge } from './retentionPurge';
 import { retentionWork } from './retentionWork';
 import { retentionPolicy } from './retentionPolicy';
+import {
+  operatorAccessPolicy,
+  tenantAccessApprove,
+  tenantAccessDeny,
+  tenantAccessRequest,
+  tenantAccessRequests,
+  tenantAccessRevoke,
+} from './tenantAccessRequests';
 
 export const functionRegistry: readonly FunctionDefinition[] = [
   health,
@@ -42,6 +59,18 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   auditVerification,
   residency,
   residencyMigration,
+  tenantAccessRequests,
+  tenantAccessRequest,
+  tenantAccessApprove,
+  tenantAccessDeny,
+  tenantAccessRevoke,
+  operatorAccessPolicy,
+  operatorAccessRequests,
+  operatorAccessRequest,
+  operatorAccessApprove,
+  operatorAccessDeny,
+  operatorAccessRevoke,
+  operatorRecords,
   personalDataEvents,
   dsrWork,
   retentionPurge,
@@ -50,4 +79,5 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   requestRecovery,
   residencyWork,
   residencyRecovery,
+  operatorAccessExpiry,
 ];

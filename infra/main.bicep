@@ -70,6 +70,12 @@ param authIssuerTemplate string = 'https://login.microsoftonline.com/{tenantid}/
 @description('JWKS of the token issuer (Entra ID signing keys are the same for every tenant).')
 param authJwksUri string = 'https://login.microsoftonline.com/common/discovery/v2.0/keys'
 
+@description('The service provider\'s own Entra tenant: only its users can be operators (SPEC §9). Empty: no one is.')
+param operatorTenantId string = ''
+
+@description('Conditional Access authentication context operators\' tokens must carry in acrs (privileged access workstations).')
+param operatorAuthContext string = 'c1'
+
 @description('Redundancy of the global storage account.')
 @allowed([
   'Standard_ZRS'
@@ -217,6 +223,7 @@ module globalStorage 'modules/storageAccount.bicep' = {
     tableNames: [
       'tenants'
       'migrations'
+      'operatorAccessOpen'
     ]
     queueNames: [
       'personal-data-events'
@@ -253,6 +260,7 @@ module geographyStorage 'modules/storageAccount.bicep' = [
         'tenantSecrets'
         'restrictions'
         'expiry'
+        'operatorAccess'
       ]
       containerNames: [
         'export-packages'
@@ -427,6 +435,9 @@ var baseAppSettings = {
   AUTH_JWKS_URI: authJwksUri
   AUTH_CLOCK_SKEW_SECONDS: '300'
 
+  // Operators (SPEC §9): the provider's tenant and the privileged-workstation authentication context.
+  OPERATOR_AUTH_CONTEXT: operatorAuthContext
+
   // Tenant key-wrapping keys (SPEC §4), in each geography's own vault (KEY_VAULT_URL_<CODE> below).
   KEY_PROVIDER: 'keyvault'
 }
@@ -442,10 +453,13 @@ var geographyAppSettings = toObject(geographyAccounts, geo => 'STORAGE_${geo.cod
 // those modules, so the vaults exist before these settings are written.
 var keyVaultAppSettings = toObject(geographyAccounts, geo => 'KEY_VAULT_URL_${geo.code}', geo => 'https://${geo.keyVaultName}${environment().suffixes.keyvaultDns}/')
 
+// OPERATOR_TENANT_ID only when given: without it the app has no operators at all.
+var operatorAppSettings = empty(operatorTenantId) ? {} : { OPERATOR_TENANT_ID: operatorTenantId }
+
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(baseAppSettings, geographyAppSettings, keyVaultAppSettings)
+  properties: union(baseAppSettings, operatorAppSettings, geographyAppSettings, keyVaultAppSettings)
   // Writes to one site are serialised to avoid conflicting concurrent updates of the app.
   dependsOn: [
     scmBasicAuth

@@ -51,6 +51,8 @@ export interface TokenClaims {
   objectId?: string;
   upn?: string;
   amr?: string[];
+  /** Conditional Access authentication contexts (`acrs`), e.g. `c1` for a privileged workstation. */
+  acrs?: string[];
   audience?: string;
   issuerTemplate?: string;
   /** Seconds from now; negative for an already expired token. */
@@ -71,6 +73,7 @@ export async function mintToken(key: DevSigningKey, claims: TokenClaims): Promis
     roles: claims.roles ?? [],
     ...(claims.upn ? { preferred_username: claims.upn } : {}),
     amr: claims.amr ?? ['pwd'],
+    ...(claims.acrs?.length ? { acrs: claims.acrs } : {}),
     ver: '2.0',
   })
     .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: claims.kid ?? key.kid })

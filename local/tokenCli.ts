@@ -26,6 +26,8 @@ Prints a development bearer token for the local host on stdout.
   --oid <id>             caller object id; default a stable id derived from the tenant and --upn
   --upn <upn>            preferred_username claim
   --amr <a,b>            authentication methods, e.g. mfa,pwd; default pwd
+  --acrs <a,b>           Conditional Access authentication contexts, e.g. c1 (operators' privileged
+                         workstation, OPERATOR_AUTH_CONTEXT); default none
   --expires <seconds>    lifetime; default 3600 (--expires=-60 gives an expired token)
   -h, --help             this text`;
 
@@ -37,6 +39,7 @@ const ARGUMENTS = {
   oid: { type: 'string' },
   upn: { type: 'string' },
   amr: { type: 'string' },
+  acrs: { type: 'string' },
   expires: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -72,6 +75,7 @@ export function parseTokenArguments(args: readonly string[]): TokenClaims | unde
     objectId: values.oid?.trim() || stableObjectId(tenantId, upn),
     ...(upn ? { upn } : {}),
     ...(values.amr !== undefined ? { amr: list(values.amr) } : {}),
+    ...(values.acrs !== undefined ? { acrs: list(values.acrs) } : {}),
     ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}),
   };
 }

@@ -16,6 +16,9 @@ import type { RecordStore } from './records/recordStore';
 import { TenantDirectory } from './residency/tenantDirectory';
 import { DirectoryWriteFence, fencedKeys } from './residency/writeFence';
 import { MigrationStore } from './migration/migrationStore';
+import { AccessRequestStore } from './operatorAccess/accessRequestStore';
+import { OperatorAccessService } from './operatorAccess/operatorAccessService';
+import { RecordBrowser } from './records/recordBrowser';
 import { ResidencyMover } from './migration/residencyMover';
 import { ResidencyService } from './migration/residencyService';
 import type { WriteFence } from './storage/residencyGuard';
@@ -60,6 +63,7 @@ export interface Services {
   retention: RetentionPurge;
   residency: ResidencyService;
   mover: ResidencyMover;
+  operatorAccess: OperatorAccessService;
 }
 
 export interface ServiceOptions {
@@ -117,6 +121,15 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   return {
     config,
     clock,
+    operatorAccess: new OperatorAccessService(
+      directory,
+      new AccessRequestStore(storage),
+      audit,
+      records,
+      new RecordBrowser(subjectKeys),
+      restrictions,
+      clock,
+    ),
     residency: new ResidencyService(
       storage,
       directory,

@@ -25,6 +25,12 @@ export interface ServiceConfig {
    */
   keys:
     { kind: 'local'; folder: string } | { kind: 'keyvault'; vaultUrls: Partial<Record<Geography, string>> };
+  /**
+   * Operators (SPEC §9): only users of the service provider's own Entra tenant can be operators (a customer's
+   * admin can assign app roles in their own tenant, so a role alone proves nothing), and only from a
+   * workstation whose sign-in satisfied the authentication context. Without a tenant, no one is an operator.
+   */
+  operators: { tenantId?: string; authContext: string };
   /** Residency moves (SPEC §8). */
   residency: {
     /** How stale a directory entry may be when the write fence checks a write against it. */
@@ -71,6 +77,12 @@ const envSchema = z.object({
   KEY_PROVIDER: z.enum(['local', 'keyvault']).default('local'),
   KEY_FILE_FOLDER: nonEmpty.default('.local/tenant-keys'),
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  OPERATOR_TENANT_ID: z.uuid().optional(),
+  OPERATOR_AUTH_CONTEXT: z
+    .string()
+    .trim()
+    .regex(/^c([1-9]|[1-9][0-9])$/, 'must be an authentication context id, c1..c99')
+    .default('c1'),
   RESIDENCY_FENCE_SECONDS: z.coerce.number().min(0).max(300).default(15),
   RESIDENCY_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
 });
@@ -147,6 +159,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       e.KEY_PROVIDER === 'keyvault'
         ? { kind: 'keyvault', vaultUrls }
         : { kind: 'local', folder: resolve(e.KEY_FILE_FOLDER) },
+    operators: {
+      ...(e.OPERATOR_TENANT_ID ? { tenantId: e.OPERATOR_TENANT_ID.toLowerCase() } : {}),
+      authContext: e.OPERATOR_AUTH_CONTEXT,
+    },
     residency: {
       fenceSeconds: e.RESIDENCY_FENCE_SECONDS,
       retryAfterSeconds: e.RESIDENCY_RETRY_AFTER_SECONDS,

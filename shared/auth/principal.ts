@@ -15,6 +15,8 @@ export interface Principal {
   roles: ReadonlySet<string>;
   upn?: string;
   amr: readonly string[];
+  /** Conditional Access authentication contexts the sign-in satisfied (`acrs`, e.g. `c1`: a privileged workstation). */
+  acrs: readonly string[];
 }
 
 export const hasAnyRole = (principal: Principal, roles: readonly Role[]): boolean =>

@@ -22,6 +22,7 @@ const claimsSchema = z.object({
   roles: z.array(z.string()).max(100).optional(),
   preferred_username: z.string().max(320).optional(),
   amr: z.array(z.string()).max(20).optional(),
+  acrs: z.array(z.string().max(64)).max(50).optional(),
 });
 
 export type TokenVerifier = (authorization: string | null | undefined) => Promise<Principal>;
@@ -65,6 +66,7 @@ export function createTokenVerifier(auth: ServiceConfig['auth']): TokenVerifier 
       roles: new Set(c.roles ?? []),
       upn: c.preferred_username,
       amr: c.amr ?? [],
+      acrs: c.acrs ?? [],
     };
   };
 }

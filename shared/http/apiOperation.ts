@@ -14,7 +14,13 @@ export type Access =
   /** No token (health, OpenAPI). */
   | { kind: 'public' }
   /** A tenant route: the token's tenant must match {tenantId}; `roles: 'anyUser'` admits any signed-in user. */
-  | { kind: 'tenant'; roles: readonly Role[] | 'anyUser' };
+  | { kind: 'tenant'; roles: readonly Role[] | 'anyUser' }
+  /**
+   * An operator route (SPEC §9): a user of the service provider's own tenant with one of the roles, signed in
+   * with MFA from a privileged workstation (the `acrs` authentication context). A `{tenantId}` in its path is
+   * resolved, never matched against the token (the one exception of SPEC §2; the handler checks the grant).
+   */
+  | { kind: 'operator'; roles: readonly Role[] };
 
 export interface ApiResult {
   status: number;
@@ -34,8 +40,9 @@ export interface OperationContext<P, Q, B> {
   params: P;
   query: Q;
   body: B;
-  /** Present on tenant routes. */
+  /** Present on tenant and operator routes. */
   principal: Principal;
+  /** Present on tenant routes, and on operator routes with a {tenantId}. */
   tenant: TenantScope;
   idempotencyKey?: string;
 }

@@ -7,7 +7,8 @@ import { Readable } from 'node:stream';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
 
-import { hasAnyRole, type Principal } from '../auth/principal';
+import { hasAnyRole, type Principal, type Role } from '../auth/principal';
+import type { ServiceConfig } from '../config';
 import type { Services } from '../composition';
 import { DomainError, type ErrorDetail } from '../errors';
 import type { TenantScope } from '../residency/tenantDirectory';
@@ -19,6 +20,7 @@ import { tenantMigrating } from '../storage/residencyGuard';
 export const MAX_BODY_BYTES = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export async function handleHttpRequest(
   operations: Operations,
@@ -83,6 +85,20 @@ async function runOperation(
     }
   }
 
+  if (op.access.kind === 'operator') {
+    principal = await services.verifyToken(request.headers.get('authorization'));
+    requireOperator(principal, op.access.roles, services.config.operators);
+    if (request.params.tenantId !== undefined) {
+      const tenantId = request.params.tenantId.toLowerCase();
+      // Not matched against the token, so checked here: anything but a tenant id names no tenant.
+      if (!TENANT_ID.test(tenantId)) throw new DomainError('TenantNotFound', 'The tenant was not found.');
+      tenant = await services.directory.resolve(tenantId);
+      if (method !== 'GET' && tenant.entry.migration) {
+        throw tenantMigrating(tenant.tenantId, services.config.residency.retryAfterSeconds);
+      }
+    }
+  }
+
   const { tenantId: _tenantId, ...routeParams } = request.params;
   // A malformed id in the path names no resource: 404, not 400.
   const params = op.params
@@ -125,6 +141,35 @@ async function runOperation(
     tenant: tenant as TenantScope,
     ...(idempotencyKey ? { idempotencyKey } : {}),
   });
+}
+
+/**
+ * An operator is a user of the provider's own tenant (a customer's admin can assign app roles in theirs, so a
+ * role alone proves nothing) with the role, MFA and the privileged-workstation authentication context.
+ */
+function requireOperator(
+  principal: Principal,
+  roles: readonly Role[],
+  operators: ServiceConfig['operators'],
+): void {
+  if (!operators.tenantId || principal.tenantId !== operators.tenantId) {
+    throw new DomainError('Forbidden', "Operator routes take tokens of the service provider's tenant only.");
+  }
+  if (!hasAnyRole(principal, roles)) {
+    throw new DomainError('Forbidden', `This operation needs one of the roles ${roles.join(', ')}.`);
+  }
+  if (!principal.amr.includes('mfa')) {
+    throw new DomainError(
+      'Forbidden',
+      'Operator access needs a sign-in with multi-factor authentication (amr mfa).',
+    );
+  }
+  if (!principal.acrs.includes(operators.authContext)) {
+    throw new DomainError(
+      'Forbidden',
+      `Operator access needs a privileged access workstation (authentication context ${operators.authContext}).`,
+    );
+  }
 }
 
 function parseOrThrow<T>(

@@ -94,15 +94,17 @@ function describeOperation(fn: DescribedRoute, op: ApiOperation): ZodOpenApiOper
       ...(response.schema ? { content: { [JSON_TYPE]: { schema: response.schema } } } : {}),
     };
   }
-  const roles = op.access.kind === 'tenant' ? op.access.roles : undefined;
+  const description =
+    op.access.kind === 'tenant'
+      ? `Roles: ${op.access.roles === 'anyUser' ? 'any signed-in user of the tenant' : op.access.roles.join(', ')}.`
+      : op.access.kind === 'operator'
+        ? `Roles: ${op.access.roles.join(', ')}, as a user of the service provider's tenant, signed in with MFA ` +
+          'from a privileged access workstation (the authentication context of OPERATOR_AUTH_CONTEXT in `acrs`).'
+        : undefined;
   return {
     operationId: op.operationId,
     summary: op.summary,
-    ...(roles
-      ? {
-          description: `Roles: ${roles === 'anyUser' ? 'any signed-in user of the tenant' : roles.join(', ')}.`,
-        }
-      : {}),
+    ...(description ? { description } : {}),
     ...(op.access.kind === 'public' ? { security: [] } : { security: [{ entraId: [] }] }),
     requestParams: {
       ...(pathParams.length > 0 ? { path: paramsSchema as ZodObjectInput } : {}),

@@ -5,6 +5,8 @@ export const GLOBAL_TABLES = {
   tenants: 'tenants',
   /** Residency moves: PartitionKey the tenant id, RowKey the migration id (newest first). */
   migrations: 'migrations',
+  /** Operator access requests still pending or active: ids and end times only (the expiry timer reads it). */
+  operatorAccessOpen: 'operatorAccessOpen',
 } as const;
 
 /** Tables in each geography's account; every partition key starts with the tenant id. */
@@ -21,6 +23,8 @@ export const TABLES = {
   restrictions: 'restrictions',
   /** What falls due when: PartitionKey `${tenantId}_x${yyyymm}`, RowKey starting with the due day. */
   expiry: 'expiry',
+  /** Operator access requests for the tenant (newest first) and its policy (`~policy`). */
+  operatorAccess: 'operatorAccess',
 } as const;
 
 /** Queues live in the global account; their messages name a tenant, never personal data, except events. */

@@ -72,6 +72,19 @@ const REPORT = process.env.FUZZ_REPORT === '1';
 const EXAMPLE_BODIES: Record<string, unknown[]> = {
   // The fuzzed tenant is German and stays in EU: a move is refused (409), a dry run too; nothing moves.
   startResidencyMigration: [{ dryRun: true }, {}],
+  // For a tenant that does not exist (404): the valid shape reaches the service and creates nothing.
+  requestOperatorAccess: [
+    {
+      tenantId: '00000000-0000-4000-8000-00000000f022',
+      justification: 'Investigating a failed enrolment sync',
+      ticket: 'INC-4711',
+      durationMinutes: 60,
+      scope: { categories: ['directory', 'device'], subject: { upn: 'adele.vance@contoso.com' } },
+    },
+  ],
+  denyOperatorAccess: [{ reason: 'No ticket in the queue for this' }],
+  denyTenantAccessRequest: [{ reason: 'We do not need this' }],
+  setOperatorAccessPolicy: [{ requireTenantApproval: true }, { requireTenantApproval: false }],
   createDataSubjectRequest: [
     {
       type: 'export',
@@ -136,6 +149,12 @@ let declinedId: string;
 const issuedTokens: string[] = [];
 let before: StorageSnapshot;
 let auditBefore: number;
+/** The provider's tenant, an operator with every operator role, and the grant they hold on the fuzzed tenant. */
+const FUZZ_OPERATOR_TENANT = '0badc0de-0000-4000-8000-00000000f022';
+let operatorToken: string;
+let grantId: string;
+/** A PUT of the operator access policy answered 2xx: its row and audit events are expected. */
+let policyChanged = false;
 
 /** What 2xx answers may have written. */
 const created = new Set<string>();
@@ -241,7 +260,7 @@ function parseChange(line: string): Change {
 }
 
 async function startHttp(): Promise<void> {
-  host = await startTestHost();
+  host = await startTestHost({ env: { OPERATOR_TENANT_ID: FUZZ_OPERATOR_TENANT } });
   [tenantId, otherTenantId] = await Promise.all([host.provisionTenant('DE'), host.provisionTenant('DE')]);
   adminToken = await host.issuer.token({ tenantId, roles: ['Privacy.Admin'], upn: 'admin@contoso.com' });
   otherAdminToken = await host.issuer.token({
@@ -274,6 +293,29 @@ async function startHttp(): Promise<void> {
     if (token) issuedTokens.push(token);
   }
   expect(issuedTokens).toHaveLength(2);
+
+  // An operator with an active grant on the fuzzed tenant (approved by another), so operator routes are
+  // fuzzed past their checks of the caller.
+  const operatorId = randomUUID();
+  operatorToken = await host.issuer.token({
+    tenantId: FUZZ_OPERATOR_TENANT,
+    objectId: operatorId,
+    roles: ['Operator', 'Operator.Approver'],
+    amr: ['mfa'],
+    acrs: ['c1'],
+  });
+  const grant = await host.services.operatorAccess.request(
+    { tenantId, justification: 'Fuzzing the operator routes', ticket: 'FUZZ-1', durationMinutes: 480 },
+    { objectId: operatorId },
+    'fuzz-setup',
+  );
+  const approverId = randomUUID();
+  await host.services.operatorAccess.approve(
+    grant.id,
+    { party: 'operator', person: { objectId: approverId }, actor: { type: 'operator', id: approverId } },
+    'fuzz-setup',
+  );
+  grantId = grant.id;
 
   before = await snapshotTenants(httpAccounts(), [tenantId]);
   auditBefore = (await host.services.audit.list(tenant, {}, { top: 200 })).items.length;
@@ -311,6 +353,8 @@ function fillRoute(route: string, values: Record<string, string | null>): string
     const value = values[name];
     if (name === 'tenantId' && value === null) return tenantId;
     if (name === 'tenantId' && value === 'UPPER') return tenantId.toUpperCase();
+    if (name === 'accessRequestId' && value === 'declined') return grantId;
+    if (name === 'accessRequestId' && value === 'unknown') return `${tenantId}.${newRequestId(new Date())}`;
     if (value === 'declined') return declinedId;
     if (value === 'unknown') return newRequestId(new Date());
     return encodeURIComponent(value ?? '');
@@ -583,7 +627,12 @@ describe('HTTP, through the local host', () => {
     it('answers every method a route does not declare with 405 MethodNotAllowed and Allow', async () => {
       for (const fn of functionRegistry) {
         if (fn.kind !== 'http') continue;
-        const path = fillRoute(fn.route, { tenantId: null, requestId: 'declined', token: 'x' });
+        const path = fillRoute(fn.route, {
+          tenantId: null,
+          requestId: 'declined',
+          token: 'x',
+          accessRequestId: 'x',
+        });
         for (const method of HTTP_METHODS.filter((m) => !fn.operations[m])) {
           const body =
             method === 'GET'
@@ -627,7 +676,10 @@ describe('HTTP, through the local host', () => {
               headers,
               ...(fuzz.body ? { body: Buffer.from(fuzz.body.text, 'utf8') } : {}),
             };
-            const answer = await send(call);
+            const answer = await send(
+              call,
+              operation.op.access.kind === 'operator' ? operatorToken : adminToken,
+            );
             counts.set(answer.status, (counts.get(answer.status) ?? 0) + 1);
             const context = `${operation.method} ${path}?${query}`;
             if (answer.status >= 500) {
@@ -640,6 +692,7 @@ describe('HTTP, through the local host', () => {
               expectErrorShape(answer.status, answer.headers, answer.body, context);
             } else if (operation.method !== 'GET') {
               const id = (answer.body as { id?: unknown })?.id;
+              if (operation.op.operationId === 'setOperatorAccessPolicy') policyChanged = true;
               if (operation.op.operationId === 'createDataSubjectRequest' && typeof id === 'string') {
                 if (!created.has(id) && fuzz.idempotencyKey !== undefined) createdWithKey += 1;
                 created.add(id);
@@ -672,8 +725,20 @@ describe('HTTP, through the local host', () => {
       expect(inTable(TABLES.idempotency, 'added').length).toBeLessThanOrEqual(createdWithKey);
       // Audit rows (events, id markers, block heads) change only with events about those requests.
       const events = (await host.services.audit.list(tenant, {}, { top: 200 })).items.slice(auditBefore);
-      for (const event of events) expect(allowed).toContain(event.target.id);
-      const expected: string[] = [TABLES.requests, TABLES.audit, TABLES.idempotency];
+      for (const event of events) {
+        if (policyChanged && event.action === 'operatorAccess.policyChanged') continue;
+        // Operator reads under the grant are audited against it.
+        expect([...allowed, grantId]).toContain(event.target.id);
+      }
+      // Operator access rows: the grant (revoked by a 2xx), and the policy row after a 2xx PUT.
+      for (const change of [
+        ...inTable(TABLES.operatorAccess, 'added'),
+        ...inTable(TABLES.operatorAccess, 'changed'),
+      ]) {
+        if (change.rowKey === '~policy') expect(policyChanged).toBe(true);
+        else expect([...allowed].map((id) => id.slice(id.indexOf('.') + 1))).toContain(change.rowKey);
+      }
+      const expected: string[] = [TABLES.requests, TABLES.audit, TABLES.idempotency, TABLES.operatorAccess];
       const elsewhere = changes.filter((c) => c.account !== tenant.geography || !expected.includes(c.table));
       expect(elsewhere).toEqual([]);
       if (allowed.size === 0) expect(changes).toEqual([]);

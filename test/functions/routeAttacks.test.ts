@@ -70,7 +70,21 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   declineDataSubjectRequest: { reason: 'Declined by an attacker' },
   extendDataSubjectRequest: { reason: 'Extended by an attacker' },
   startResidencyMigration: { dryRun: true },
+  requestOperatorAccess: {
+    tenantId: '00000000-0000-4000-8000-00000000dead',
+    justification: 'An attacker asking for access',
+    ticket: 'INC-0',
+    durationMinutes: 15,
+  },
+  denyOperatorAccess: { reason: 'Denied by an attacker' },
+  denyTenantAccessRequest: { reason: 'Denied by an attacker' },
+  setOperatorAccessPolicy: { requireTenantApproval: true },
 };
+
+/** The service provider's own tenant: operators sign in there (OPERATOR_TENANT_ID). */
+const OPERATOR_TENANT = '0badc0de-0000-4000-8000-00000000a77c';
+const operatorId = randomUUID();
+const approverId = randomUUID();
 
 const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as { blob: number; queue: number; table: number };
 const setupActor = {
@@ -88,6 +102,19 @@ let tenantB: TenantScope;
 let ownValues: Record<string, string>;
 let foreignValues: Record<string, string>;
 let adminA: string;
+/** The rightful operator: every operator role, MFA, the workstation context, and tenant A's active grant. */
+let operatorA: string;
+
+const operatorToken = (
+  claims: { objectId?: string; roles?: string[]; amr?: string[]; acrs?: string[]; tid?: string } = {},
+) =>
+  issuer.token({
+    tenantId: claims.tid ?? OPERATOR_TENANT,
+    objectId: claims.objectId ?? randomUUID(),
+    roles: claims.roles ?? ['Operator', 'Operator.Approver'],
+    amr: claims.amr ?? ['pwd', 'mfa'],
+    acrs: claims.acrs ?? ['c1'],
+  });
 
 interface Response {
   status: number;
@@ -142,6 +169,7 @@ beforeAll(async () => {
     testConfig({
       STORAGE_GLOBAL: azuriteConnectionString(DEV_ACCOUNT, ports),
       AUTH_JWKS_FILE: issuer.jwksPath,
+      OPERATOR_TENANT_ID: OPERATOR_TENANT,
     }),
   );
   // Only the HTTP functions: no queue consumer or timer of this host writes while the attacks run.
@@ -213,8 +241,43 @@ beforeAll(async () => {
   if (link.status !== 200) throw new Error(`No package link for the setup: ${JSON.stringify(link.body)}`);
   const linkToken = new URL(link.body.url).pathname.split('/').pop()!;
 
-  ownValues = { tenantId: tenantA.tenantId, requestId: requestA.id, token: linkToken };
-  foreignValues = { tenantId: tenantA.tenantId, requestId: requestB.id };
+  // An operator holding an active grant for tenant A (approved by another operator), and a pending request
+  // for tenant B.
+  const asOperator = (objectId: string) => ({ objectId, upn: `${objectId.slice(0, 8)}@provider.example` });
+  const grantA = await services.operatorAccess.request(
+    {
+      tenantId: tenantA.tenantId,
+      justification: 'Setup of the attack suite',
+      ticket: 'SETUP-1',
+      durationMinutes: 60,
+    },
+    asOperator(operatorId),
+    'setup',
+  );
+  await services.operatorAccess.approve(
+    grantA.id,
+    { party: 'operator', person: asOperator(approverId), actor: { type: 'operator', id: approverId } },
+    'setup',
+  );
+  const requestOfB = await services.operatorAccess.request(
+    {
+      tenantId: tenantB.tenantId,
+      justification: 'Setup of the attack suite',
+      ticket: 'SETUP-2',
+      durationMinutes: 60,
+    },
+    asOperator(operatorId),
+    'setup',
+  );
+  operatorA = await operatorToken({ objectId: operatorId });
+
+  ownValues = {
+    tenantId: tenantA.tenantId,
+    requestId: requestA.id,
+    token: linkToken,
+    accessRequestId: grantA.id,
+  };
+  foreignValues = { tenantId: tenantA.tenantId, requestId: requestB.id, accessRequestId: requestOfB.id };
 });
 
 afterAll(() => host?.stop());
@@ -283,7 +346,7 @@ const unauthenticated = (name: string, token: () => Promise<string | undefined>)
 });
 const rolesOf = ({ op }: RouteOperation) => (op.access.kind === 'tenant' ? op.access.roles : 'anyUser');
 
-const TENANT_ATTACKS: Attack[] = [
+const UNAUTHENTICATED_ATTACKS: Attack[] = [
   unauthenticated('no token', async () => undefined),
   unauthenticated('alg none', async () => unsignedToken(claimsA(), { kid: issuer.key.kid })),
   unauthenticated('HS256 signed with the public key', () => hmacWithPublicKey(claimsA(), issuer.key)),
@@ -327,6 +390,10 @@ const TENANT_ATTACKS: Attack[] = [
       issuer: issuerFor(DEV_ISSUER_TEMPLATE, tenantB.tenantId),
     }),
   ),
+];
+
+const TENANT_ATTACKS: Attack[] = [
+  ...UNAUTHENTICATED_ATTACKS,
   {
     name: "another tenant's valid token",
     expected: () => refused("another tenant's valid token", 403, 'TenantMismatch'),
@@ -421,8 +488,53 @@ const PUBLIC_ATTACKS: Attack[] = [
   },
 ];
 
+const operatorRoles = ({ op }: RouteOperation) => (op.access.kind === 'operator' ? op.access.roles : []);
+const forbidden = (name: string, token: (target: RouteOperation) => Promise<string>): Attack => ({
+  name,
+  expected: () => refused(name, 403, 'Forbidden'),
+  prepare: async (target) => ({ token: await token(target) }),
+});
+
+/** Operator routes: forged tokens, and valid ones that miss the provider tenant, the role, MFA or the workstation. */
+const OPERATOR_ATTACKS: Attack[] = [
+  ...UNAUTHENTICATED_ATTACKS,
+  forbidden("a customer tenant's token with every role, MFA and the context", () =>
+    issuer.token({ tenantId: tenantA.tenantId, roles: ALL_ROLES, amr: ['mfa'], acrs: ['c1'] }),
+  ),
+  forbidden('an operator without MFA', () => operatorToken({ objectId: operatorId, amr: ['pwd'] })),
+  forbidden('an operator off a privileged workstation (no acrs)', () =>
+    operatorToken({ objectId: operatorId, acrs: [] }),
+  ),
+  forbidden('an operator with another authentication context', () =>
+    operatorToken({ objectId: operatorId, acrs: ['c2'] }),
+  ),
+  forbidden('an operator with every role but its own', (target) =>
+    operatorToken({
+      objectId: operatorId,
+      roles: ROLES.filter((role) => !operatorRoles(target).includes(role)),
+    }),
+  ),
+  {
+    name: 'an operator without a grant',
+    expected: ({ fn }) =>
+      fn.route.startsWith('operator/tenants/')
+        ? refused('an operator without a grant', 403, 'Forbidden')
+        : undefined,
+    prepare: async () => ({ token: await operatorToken() }),
+  },
+  {
+    name: "another tenant's records under tenant A's grant",
+    expected: ({ fn }) =>
+      fn.route.startsWith('operator/tenants/')
+        ? refused("another tenant's records under tenant A's grant", 403, 'Forbidden')
+        : undefined,
+    prepare: async () => ({ token: operatorA, values: { ...ownValues, tenantId: tenantB.tenantId } }),
+  },
+];
+
 function attacksOn(target: RouteOperation): Attack[] {
   if (target.op.access.kind === 'tenant') return TENANT_ATTACKS;
+  if (target.op.access.kind === 'operator') return OPERATOR_ATTACKS;
   const params = routeParameters(target.fn.route);
   if (params.length === 0) return PUBLIC_ATTACKS;
   if (params.join() === 'token') return LINK_ATTACKS;
@@ -460,7 +572,11 @@ describe('the registry as the attacks see it', () => {
   it.each(OPERATIONS.filter(({ method }) => method === 'GET').map((o) => [o.label, o] as const))(
     '%s answers the rightful caller (the filled path names a real resource)',
     async (_label, target) => {
-      const response = await call('GET', pathOf(target, ownValues), adminA);
+      const response = await call(
+        'GET',
+        pathOf(target, ownValues),
+        target.op.access.kind === 'operator' ? operatorA : adminA,
+      );
       expect({ status: response.status, body: response.status < 300 ? 'ok' : response.body }).toEqual({
         status: target.op.responses.find((r) => r.status < 300)!.status,
         body: 'ok',

@@ -79,6 +79,8 @@ describe('a token from the command line', () => {
       'adele@contoso.com',
       '--amr',
       'mfa',
+      '--acrs',
+      'c1',
     ])!;
 
     const principal = await verify(`Bearer ${await mintToken(key, claims)}`);
@@ -89,6 +91,7 @@ describe('a token from the command line', () => {
       roles: new Set(['Privacy.Admin']),
       upn: 'adele@contoso.com',
       amr: ['mfa'],
+      acrs: ['c1'],
     });
   });
 });

@@ -29,13 +29,14 @@ const expectUnauthenticated = async (authorization: string | undefined, message:
 };
 
 describe('token verification', () => {
-  it('accepts a valid RS256 token and reads tid, oid, roles, upn and amr', async () => {
+  it('accepts a valid RS256 token and reads tid, oid, roles, upn, amr and acrs', async () => {
     const token = await issuer.token({
       tenantId: tenantId.toUpperCase(),
       objectId: 'oid-1',
       roles: ['Privacy.Admin'],
       upn: 'admin@contoso.com',
       amr: ['pwd', 'mfa'],
+      acrs: ['c1'],
     });
     const principal = await verify(`Bearer ${token}`);
     expect(principal).toEqual({
@@ -44,6 +45,7 @@ describe('token verification', () => {
       roles: new Set(['Privacy.Admin']),
       upn: 'admin@contoso.com',
       amr: ['pwd', 'mfa'],
+      acrs: ['c1'],
     });
   });
 

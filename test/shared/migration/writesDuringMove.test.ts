@@ -23,8 +23,9 @@ import { testConfig } from '../../support/testStorage';
 
 const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as { blob: number; queue: number; table: number };
 const env = {
-  // The IN account's queues and directory stand in for a global account nobody else listens on.
-  STORAGE_GLOBAL: azuriteConnectionString(accountNameOf('IN'), ports),
+  // The AU account's queues and directory stand in for a global account nobody else uses (the input fuzzing
+  // takes IN's).
+  STORAGE_GLOBAL: azuriteConnectionString(accountNameOf('AU'), ports),
   RESIDENCY_FENCE_SECONDS: '0',
   RESIDENCY_RETRY_AFTER_SECONDS: '1',
 };
