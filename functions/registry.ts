@@ -1,6 +1,7 @@
 // Every function of the app, in one list: functions/index.ts registers it with the Azure Functions host and
 // local/ serves the same list. Add a new function here and both hosts have it.
 import type { FunctionDefinition } from '../shared/hosting/functionDefinition';
+import { adminContactList, adminContactMe } from './adminContacts';
 import { auditEvents } from './auditEvents';
 import { auditVerification } from './auditVerification';
 import { dsrApprove, dsrCancel, dsrDecline, dsrExtend, dsrRetry } from './dsrDecisions';
@@ -59,6 +60,8 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   auditVerification,
   residency,
   residencyMigration,
+  adminContactMe,
+  adminContactList,
   tenantAccessRequests,
   tenantAccessRequest,
   tenantAccessApprove,

@@ -1,6 +1,6 @@
 // Sample personal data for the demo tenant: a few people with records in every category, sent through
 // the same queue function as real events, so a newcomer can run a request end to end at once.
-import { RECORD_CATEGORIES } from '../shared/vocabulary/categories';
+import { EVENT_CATEGORIES } from '../shared/vocabulary/categories';
 
 const PEOPLE = [
   {
@@ -24,7 +24,7 @@ const PEOPLE = [
 ] as const;
 
 const SAMPLE_DATA: Record<
-  (typeof RECORD_CATEGORIES)[number],
+  (typeof EVENT_CATEGORIES)[number],
   (person: (typeof PEOPLE)[number]) => Record<string, unknown>
 > = {
   device: (p) => ({
@@ -57,7 +57,7 @@ const SAMPLE_DATA: Record<
 export function demoRecordEvents(tenantId: string, now: Date): Record<string, unknown>[] {
   const events: Record<string, unknown>[] = [];
   PEOPLE.forEach((person, p) => {
-    RECORD_CATEGORIES.forEach((category, c) => {
+    EVENT_CATEGORIES.forEach((category, c) => {
       const occurredAt = new Date(now.getTime() - (1 + p + c) * 24 * 3600 * 1000);
       events.push({
         type: 'record.upserted',

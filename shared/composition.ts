@@ -19,6 +19,7 @@ import { MigrationStore } from './migration/migrationStore';
 import { AccessRequestStore } from './operatorAccess/accessRequestStore';
 import { OperatorAccessService } from './operatorAccess/operatorAccessService';
 import { RecordBrowser } from './records/recordBrowser';
+import { AdminContacts } from './records/adminContacts';
 import { ResidencyMover } from './migration/residencyMover';
 import { ResidencyService } from './migration/residencyService';
 import type { WriteFence } from './storage/residencyGuard';
@@ -64,6 +65,7 @@ export interface Services {
   residency: ResidencyService;
   mover: ResidencyMover;
   operatorAccess: OperatorAccessService;
+  adminContacts: AdminContacts;
 }
 
 export interface ServiceOptions {
@@ -118,6 +120,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   );
   const migrations = new MigrationStore(storage);
   const fenceWaitMs = 2 * config.residency.fenceSeconds * 1000;
+  const browser = new RecordBrowser(subjectKeys);
   return {
     config,
     clock,
@@ -126,10 +129,11 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
       new AccessRequestStore(storage),
       audit,
       records,
-      new RecordBrowser(subjectKeys),
+      browser,
       restrictions,
       clock,
     ),
+    adminContacts: new AdminContacts(records, browser, clock),
     residency: new ResidencyService(
       storage,
       directory,

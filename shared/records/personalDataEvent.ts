@@ -1,7 +1,7 @@
 // Events other systems of the platform put on `personal-data-events` (SPEC §4), as zod schemas.
 import { z } from 'zod';
 
-import { RECORD_CATEGORIES } from '../vocabulary/categories';
+import { EVENT_CATEGORIES } from '../vocabulary/categories';
 import { subjectSchema } from '../vocabulary/dataSubject';
 
 const envelope = {
@@ -16,7 +16,7 @@ export const personalDataEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('record.upserted'),
     ...envelope,
-    category: z.enum(RECORD_CATEGORIES),
+    category: z.enum(EVENT_CATEGORIES),
     recordId: z.string().min(1).max(200),
     subject: subjectSchema,
     occurredAt: timestamp,
@@ -30,7 +30,7 @@ export const personalDataEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('record.deleted'),
     ...envelope,
-    category: z.enum(RECORD_CATEGORIES),
+    category: z.enum(EVENT_CATEGORIES),
     recordId: z.string().min(1).max(200),
     deletedAt: timestamp,
   }),

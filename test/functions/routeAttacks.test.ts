@@ -79,6 +79,7 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   denyOperatorAccess: { reason: 'Denied by an attacker' },
   denyTenantAccessRequest: { reason: 'Denied by an attacker' },
   setOperatorAccessPolicy: { requireTenantApproval: true },
+  putMyAdminContact: { displayName: 'An attacker', email: 'attacker@example.com' },
 };
 
 /** The service provider's own tenant: operators sign in there (OPERATOR_TENANT_ID). */
@@ -236,7 +237,19 @@ beforeAll(async () => {
     rolledBack: true,
   });
 
-  adminA = await issuer.token({ tenantId: tenantA.tenantId, roles: [...ROLES], upn: 'admin@a.example' });
+  const adminAId = randomUUID();
+  adminA = await issuer.token({
+    tenantId: tenantA.tenantId,
+    objectId: adminAId,
+    roles: [...ROLES],
+    upn: 'admin@a.example',
+  });
+  // Tenant A's admin keeps contact data, so admin-contacts/me names something real.
+  await services.adminContacts.put(
+    tenantA,
+    { objectId: adminAId, upn: 'admin@a.example' },
+    { displayName: 'Admin A', email: 'admin@a.example' },
+  );
   const link = await call('GET', `/api/tenants/${tenantA.tenantId}/dsr/${requestA.id}/export`, adminA);
   if (link.status !== 200) throw new Error(`No package link for the setup: ${JSON.stringify(link.body)}`);
   const linkToken = new URL(link.body.url).pathname.split('/').pop()!;
