@@ -1,4 +1,6 @@
 // POST /api/tenants/{tenantId}/dsr takes in a data subject request; GET lists them (filters status, type).
+import { Readable } from 'node:stream';
+
 import { z } from 'zod';
 
 import { actorOf } from '../shared/auth/principal';
@@ -6,6 +8,8 @@ import { operation } from '../shared/http/apiOperation';
 import { collection, collectionSchema, pageRequestOf, pagingQuery } from '../shared/http/paging';
 import { BODY_ERRORS, TENANT_ERRORS, WRITE_ERRORS } from '../shared/http/standardResponses';
 import type { HttpFunction } from '../shared/hosting/functionDefinition';
+import { everyItem } from '../shared/paging';
+import { csvHeader, csvRow } from '../shared/requests/requestCsv';
 import {
   createRequestSchema,
   REQUEST_STATUSES,
@@ -57,18 +61,48 @@ export const dsrRequests: HttpFunction = {
         type: z.enum(REQUEST_TYPES).optional(),
       }),
       responses: [
-        { status: 200, description: 'A page of requests.', schema: collectionSchema(requestViewSchema) },
+        {
+          status: 200,
+          description:
+            'A page of requests; with Accept: text/csv, every matching request as CSV (id, received, type, ' +
+            'regulation, status, decision, decisionReason, completed, daysTaken) for record keeping.',
+          schema: collectionSchema(requestViewSchema),
+        },
         ...TENANT_ERRORS,
       ],
       async handle({ services, tenant, query, request }) {
         const { status, type } = query;
-        const page = await services.requests.list(
-          tenant,
-          { ...(status ? { status } : {}), ...(type ? { type } : {}) },
-          pageRequestOf(query),
-        );
+        const filter = { ...(status ? { status } : {}), ...(type ? { type } : {}) };
+        if (wantsCsv(request.headers.get('accept'))) {
+          // Every matching request (paging does not apply), streamed page by page as it is read.
+          const rows = async function* () {
+            yield csvHeader();
+            for await (const item of everyItem((page) => services.requests.list(tenant, filter, page))) {
+              yield csvRow(item);
+            }
+          };
+          return {
+            status: 200,
+            body: Readable.from(rows()),
+            headers: {
+              'content-type': 'text/csv; charset=utf-8',
+              'content-disposition': `attachment; filename="dsr-${tenant.tenantId}.csv"`,
+            },
+          };
+        }
+        const page = await services.requests.list(tenant, filter, pageRequestOf(query));
         return { status: 200, body: collection(page, request.url) };
       },
     }),
   },
 };
+
+/** Whether the caller asked for CSV (`Accept: text/csv`, alone or preferred among others). */
+export function wantsCsv(accept: string | null): boolean {
+  return (accept ?? '')
+    .split(',')
+    .some(
+      (part) =>
+        part.trim().toLowerCase().split(';')[0] === 'text/csv' && !/;\s*q=0(\.0*)?\s*(;|$)/i.test(part),
+    );
+}
