@@ -181,6 +181,7 @@ describe('a crash right after any write of the move', () => {
     expect([...statuses].sort()).toEqual(
       ['cleaning', 'copying', 'switching', 'validating', 'verifying'].sort(),
     );
+    console.log(`residency move: ${writes} writes, ${points.length} crash points`);
   }, 300_000);
 });
 
