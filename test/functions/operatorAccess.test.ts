@@ -4,6 +4,8 @@
 // justification and ticket for every step.
 import { randomUUID } from 'node:crypto';
 
+import { functionRegistry } from '../../functions/registry';
+import { ROLES } from '../../shared/auth/principal';
 import { createServices } from '../../shared/composition';
 import { startTestHost, type TestHost } from '../support/testHost';
 import { testConfig } from '../support/testStorage';
@@ -152,6 +154,31 @@ describe('a grant, from request to revocation', () => {
     }
     expect(mine[2].details).toMatchObject({ returned: 1, categories: ['directory'] });
     expect(mine[0].actor).toMatchObject({ type: 'operator', id: requesterId });
+
+    // The grant opens the operator records route only: every tenant route answers the operator 403.
+    const operatorWithGrant = await operatorToken({ roles: [...ROLES] });
+    for (const fn of functionRegistry) {
+      if (fn.kind !== 'http') continue;
+      for (const [method, op] of Object.entries(fn.operations)) {
+        if (op?.access.kind !== 'tenant') continue;
+        const path = `/api/${fn.route}`
+          .replace('{tenantId}', tenantId)
+          .replace(/\{(\w+)\}/g, (_m, name: string) => (name === 'accessRequestId' ? id : 'x'));
+        const response = await host.call(method, path, {
+          token: operatorWithGrant,
+          ...(method === 'GET' || method === 'DELETE' ? {} : { body: {} }),
+        });
+        expect({
+          route: `${method} ${fn.route}`,
+          status: response.status,
+          code: response.body?.error?.code,
+        }).toEqual({
+          route: `${method} ${fn.route}`,
+          status: 403,
+          code: 'TenantMismatch',
+        });
+      }
+    }
 
     // The tenant ends it; reads stop at once.
     const revoked = await host.call('POST', `/api/tenants/${tenantId}/access-requests/${id}/revoke`, {
