@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { startTestHost, type TestHost } from '../support/testHost';
+import { until } from '../support/until';
 
 let host: TestHost;
 let tenantId: string;
@@ -30,16 +31,6 @@ afterAll(() => host.stop());
 
 const me = (token: string, method = 'GET', body?: unknown) =>
   host.call(method, `/api/tenants/${tenantId}/admin-contacts/me`, { token, ...(body ? { body } : {}) });
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 25_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-}
 
 async function runRequest(body: Record<string, unknown>) {
   const created = await host.call('POST', `/api/tenants/${tenantId}/dsr`, { token: dpo, body });

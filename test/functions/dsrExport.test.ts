@@ -14,6 +14,7 @@ import {
 import { QUEUES } from '../../shared/storage/names';
 import { sendJson } from '../../shared/storage/queueMessages';
 import { startTestHost, type TestHost } from '../support/testHost';
+import { until } from '../support/until';
 import { readZip } from '../support/zip';
 
 let host: TestHost;
@@ -29,16 +30,6 @@ beforeAll(async () => {
 afterAll(() => host.stop());
 
 const api = (path: string) => `/api/tenants/${tenantId}${path}`;
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 25_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-}
 
 const requestStatus = (id: string, status: string) =>
   until(

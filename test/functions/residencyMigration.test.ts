@@ -5,15 +5,16 @@
 // a move wait (423 over HTTP; queue events come back after the move and land in CH).
 import { randomUUID } from 'node:crypto';
 
-import { TableClient, TableServiceClient } from '@azure/data-tables';
-import { BlobServiceClient } from '@azure/storage-blob';
-
 import { createServices, type Services } from '../../shared/composition';
 import { QUEUES } from '../../shared/storage/names';
 import { sendJson } from '../../shared/storage/queueMessages';
-import { tenantPartitionFilter } from '../../shared/storage/tenantRows';
+import { tenantFootprint } from '../support/tenantFootprint';
 import { startTestHost, type TestHost } from '../support/testHost';
 import { testConfig } from '../support/testStorage';
+import { until as untilWithin } from '../support/until';
+
+const until = <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string) =>
+  untilWithin(read, done, what, 40_000);
 
 const FAST_FENCE = { RESIDENCY_FENCE_SECONDS: '0.2', RESIDENCY_RETRY_AFTER_SECONDS: '1' };
 
@@ -22,16 +23,6 @@ beforeAll(async () => {
   host = await startTestHost({ env: FAST_FENCE, migrationSliceMs: 300 });
 });
 afterAll(() => host.stop());
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 40_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-}
 
 /** Provisions a tenant of `country` on services whose configuration has CH closed: it lands in EU. */
 async function provisionWhileChClosed(country = 'CH'): Promise<string> {
@@ -110,31 +101,6 @@ const migrationDone = (tenantId: string, token: string) =>
     'the migration to finish',
   );
 
-/** Everything of the tenant in one account, read through the raw SDK: every table and container listed. */
-async function footprint(setting: string, tenantId: string): Promise<Record<string, number>> {
-  const connection = process.env[setting]!;
-  const found: Record<string, number> = {};
-  for await (const table of TableServiceClient.fromConnectionString(connection, {
-    allowInsecureConnection: true,
-  }).listTables()) {
-    const client = TableClient.fromConnectionString(connection, table.name!, {
-      allowInsecureConnection: true,
-    });
-    let rows = 0;
-    for await (const _ of client.listEntities({ queryOptions: { filter: tenantPartitionFilter(tenantId) } }))
-      rows++;
-    if (rows) found[table.name!] = rows;
-  }
-  const blobs = BlobServiceClient.fromConnectionString(connection);
-  for await (const container of blobs.listContainers()) {
-    let count = 0;
-    for await (const _ of blobs.getContainerClient(container.name).listBlobsFlat({ prefix: `${tenantId}/` }))
-      count++;
-    if (count) found[container.name] = count;
-  }
-  return found;
-}
-
 describe('a Swiss tenant moves from EU to CH once CH opens', () => {
   it('is not eligible while CH is closed, then moves, verified, with nothing left in EU', async () => {
     const tenantId = await provisionWhileChClosed();
@@ -143,7 +109,7 @@ describe('a Swiss tenant moves from EU to CH once CH opens', () => {
     expect((await host.services.directory.get(tenantId))?.geography).toBe('EU');
 
     const { exportId, people } = await seed(tenantId, admin, 3, 4);
-    const before = await footprint('STORAGE_EU', tenantId);
+    const before = await tenantFootprint('EU', tenantId);
     expect(before).toMatchObject({
       records: expect.any(Number),
       audit: expect.any(Number),
@@ -171,7 +137,7 @@ describe('a Swiss tenant moves from EU to CH once CH opens', () => {
     expect(plan.body.containers['export-packages'].blobs).toBe(1);
     expect(plan.body.estimatedSeconds).toBeGreaterThan(0);
     // A dry run changes nothing.
-    expect(await footprint('STORAGE_EU', tenantId)).toEqual(before);
+    expect(await tenantFootprint('EU', tenantId)).toEqual(before);
     expect((await host.services.directory.get(tenantId))?.migration).toBeUndefined();
 
     const readerMove = await host.call('POST', `/api/tenants/${tenantId}/residency/migration`, {
@@ -188,7 +154,7 @@ describe('a Swiss tenant moves from EU to CH once CH opens', () => {
     expect(started.headers.get('location')).toBe(`/api/tenants/${tenantId}/residency/migration`);
     expect(started.body).toMatchObject({ status: 'validating', from: 'EU', to: 'CH' });
     // Writes wait from here on: what the source holds now is what moves (the request's audit event included).
-    const moving = await footprint('STORAGE_EU', tenantId);
+    const moving = await tenantFootprint('EU', tenantId);
 
     const done = await migrationDone(tenantId, reader);
     expect(done.status).toBe('completed');
@@ -198,8 +164,8 @@ describe('a Swiss tenant moves from EU to CH once CH opens', () => {
     }
 
     // The source account holds nothing of the tenant; the target holds what the source held.
-    expect(await footprint('STORAGE_EU', tenantId)).toEqual({});
-    const after = await footprint('STORAGE_CH', tenantId);
+    expect(await tenantFootprint('EU', tenantId)).toEqual({});
+    const after = await tenantFootprint('CH', tenantId);
     // The move's own audit event adds to the audit table; everything else is as it was.
     expect({ ...after, audit: 0 }).toEqual({ ...moving, audit: 0 });
     expect(after.audit).toBeGreaterThan(moving.audit!);
@@ -263,7 +229,7 @@ describe('a Swiss tenant moves from EU to CH once CH opens', () => {
       );
       expect(counts.systemLog ?? 0).toBe(0);
     }
-    expect(await footprint('STORAGE_EU', tenantId)).toEqual({});
+    expect(await tenantFootprint('EU', tenantId)).toEqual({});
   }, 120_000);
 });
 
@@ -305,6 +271,6 @@ describe('writes during a move wait, from every entry point', () => {
       (counts) => counts.device === 1,
       'the event to come back after the move',
     );
-    expect(await footprint('STORAGE_EU', tenantId)).toEqual({});
+    expect(await tenantFootprint('EU', tenantId)).toEqual({});
   }, 120_000);
 });

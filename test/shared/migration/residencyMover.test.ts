@@ -7,15 +7,13 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
-import { TableClient, TableServiceClient } from '@azure/data-tables';
-import { BlobServiceClient } from '@azure/storage-blob';
 
 import { createServices, type Services } from '../../../shared/composition';
 import { localKeyFolder } from '../../../shared/crypto/keyProviders';
 import type { MigrationJob } from '../../../shared/migration/migrationJob';
-import { tenantPartitionFilter } from '../../../shared/storage/tenantRows';
 import type { StorageClientOptions } from '../../../shared/storage/storageAccount';
 import { InjectedCrash, StorageFaults } from '../../support/storageFaults';
+import { tenantFootprint } from '../../support/tenantFootprint';
 import { TEST_KEY_FOLDER, testConfig } from '../../support/testStorage';
 
 const NO_FENCE = { RESIDENCY_FENCE_SECONDS: '0', RESIDENCY_RETRY_AFTER_SECONDS: '1' };
@@ -68,31 +66,6 @@ async function runToEnd(services: Services, job: MigrationJob): Promise<Migratio
   throw new Error('the move did not finish in 50 slices');
 }
 
-/** The tenant's rows per table and blobs per container in an account, read through the raw SDK. */
-async function footprint(geography: 'EU' | 'CH', tenantId: string): Promise<Record<string, number>> {
-  const connection = process.env[`STORAGE_${geography}`]!;
-  const found: Record<string, number> = {};
-  for await (const table of TableServiceClient.fromConnectionString(connection, {
-    allowInsecureConnection: true,
-  }).listTables()) {
-    const client = TableClient.fromConnectionString(connection, table.name!, {
-      allowInsecureConnection: true,
-    });
-    let rows = 0;
-    for await (const _ of client.listEntities({ queryOptions: { filter: tenantPartitionFilter(tenantId) } }))
-      rows++;
-    if (rows) found[table.name!] = rows;
-  }
-  const blobs = BlobServiceClient.fromConnectionString(connection);
-  for await (const container of blobs.listContainers()) {
-    let count = 0;
-    for await (const _ of blobs.getContainerClient(container.name).listBlobsFlat({ prefix: `${tenantId}/` }))
-      count++;
-    if (count) found[container.name] = count;
-  }
-  return found;
-}
-
 const tenantKeyFile = (geography: 'EU' | 'CH', tenantId: string) =>
   join(localKeyFolder(TEST_KEY_FOLDER, geography), `${tenantId}.key`);
 
@@ -120,12 +93,12 @@ describe('a clean move', () => {
   it('moves everything, and the counts of the footprint are equal on both sides', async () => {
     const tenantId = await swissTenantInEu();
     const services = clean();
-    const before = await footprint('EU', tenantId);
+    const before = await tenantFootprint('EU', tenantId);
     expect(before).toMatchObject({ records: expect.any(Number), 'poisoned-events': 1, tenantSecrets: 1 });
     const done = await runToEnd(services, await startMove(services, tenantId));
     expect(done.status).toBe('completed');
-    expect(await footprint('EU', tenantId)).toEqual({});
-    const after = await footprint('CH', tenantId);
+    expect(await tenantFootprint('EU', tenantId)).toEqual({});
+    const after = await tenantFootprint('CH', tenantId);
     expect({ ...after, audit: 0 }).toEqual({ ...before, audit: 0 });
     expect(existsSync(tenantKeyFile('EU', tenantId))).toBe(false);
     expect(existsSync(tenantKeyFile('CH', tenantId))).toBe(true);
@@ -155,7 +128,7 @@ describe('a crash right after any write of the move', () => {
     const statuses = new Set<string>();
     for (const point of points) {
       const tenantId = await swissTenantInEu();
-      const before = await footprint('EU', tenantId);
+      const before = await tenantFootprint('EU', tenantId);
       const started = await startMove(clean(), tenantId);
       faults.crashAfterWrite(point);
       let crashed = false;
@@ -172,8 +145,8 @@ describe('a crash right after any write of the move', () => {
       if (stopped) statuses.add(stopped.status);
       const done = await runToEnd(clean(), started);
       expect({ point, crashed, status: done.status }).toEqual({ point, crashed: true, status: 'completed' });
-      expect({ point, eu: await footprint('EU', tenantId) }).toEqual({ point, eu: {} });
-      const after = await footprint('CH', tenantId);
+      expect({ point, eu: await tenantFootprint('EU', tenantId) }).toEqual({ point, eu: {} });
+      const after = await tenantFootprint('CH', tenantId);
       expect({ point, ch: { ...after, audit: 0 } }).toEqual({ point, ch: { ...before, audit: 0 } });
       await expectWholeIn(clean(), tenantId, 'CH');
     }
@@ -199,7 +172,7 @@ const corruptingCh: PipelinePolicy = {
 describe('a move that fails before the switch', () => {
   it('rolls back when its copy keeps differing: the tenant stays whole in EU and CH holds nothing', async () => {
     const tenantId = await swissTenantInEu();
-    const before = await footprint('EU', tenantId);
+    const before = await tenantFootprint('EU', tenantId);
     const options: StorageClientOptions = { tablePolicies: [{ policy: corruptingCh, position: 'perCall' }] };
     const corrupting = createServices(config, { storage: options });
     const done = await runToEnd(corrupting, await startMove(clean(), tenantId));
@@ -208,8 +181,8 @@ describe('a move that fails before the switch', () => {
       rolledBack: true,
       failure: { code: 'VerificationFailed' },
     });
-    expect(await footprint('CH', tenantId)).toEqual({});
-    const after = await footprint('EU', tenantId);
+    expect(await tenantFootprint('CH', tenantId)).toEqual({});
+    const after = await tenantFootprint('EU', tenantId);
     expect({ ...after, audit: 0 }).toEqual({ ...before, audit: 0 });
     expect(existsSync(tenantKeyFile('CH', tenantId))).toBe(false);
     await expectWholeIn(clean(), tenantId, 'EU');
@@ -220,7 +193,7 @@ describe('a move that fails before the switch', () => {
 
   it('rolls back a move given up mid-copy, after which the tenant takes writes in EU again', async () => {
     const tenantId = await swissTenantInEu();
-    const before = await footprint('EU', tenantId);
+    const before = await tenantFootprint('EU', tenantId);
     const faults = new StorageFaults();
     const crashing = createServices(config, { storage: faults.options() });
     const started = await startMove(clean(), tenantId);
@@ -229,7 +202,7 @@ describe('a move that fails before the switch', () => {
     faults.reset();
     const partial = await clean().residency.latest(await clean().directory.resolve(tenantId));
     expect(partial.status).toBe('copying');
-    expect(Object.keys(await footprint('CH', tenantId)).length).toBeGreaterThan(0);
+    expect(Object.keys(await tenantFootprint('CH', tenantId)).length).toBeGreaterThan(0);
 
     await clean().mover.giveUp(
       { tenantId, migrationId: started.migrationId },
@@ -237,8 +210,8 @@ describe('a move that fails before the switch', () => {
     );
     const done = await clean().residency.latest(await clean().directory.resolve(tenantId));
     expect(done).toMatchObject({ status: 'failed', rolledBack: true, failure: { code: 'StepFailed' } });
-    expect(await footprint('CH', tenantId)).toEqual({});
-    const after = await footprint('EU', tenantId);
+    expect(await tenantFootprint('CH', tenantId)).toEqual({});
+    const after = await tenantFootprint('EU', tenantId);
     expect({ ...after, audit: 0 }).toEqual({ ...before, audit: 0 });
     await expectWholeIn(clean(), tenantId, 'EU');
     const tenant = await clean().directory.resolve(tenantId);
