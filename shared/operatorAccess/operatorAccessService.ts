@@ -156,18 +156,35 @@ export class OperatorAccessService {
     correlationId: string,
   ): Promise<Page<BrowsedRecord> & { grant: string }> {
     const now = this.clock();
-    let grant: AccessRequest | undefined;
+    const active: AccessRequest[] = [];
     for await (const request of this.store.byRequester(tenant, operator.objectId)) {
-      if (statusAt(request, now) === 'active') grant = request;
+      if (statusAt(request, now) === 'active') active.push(request);
     }
-    if (!grant) {
+    if (active.length === 0) {
       throw new DomainError('Forbidden', `You hold no active access grant for tenant ${tenant.tenantId}.`);
     }
     const askedKey = ask.subject ? (await this.records.subjectOf(tenant, ask.subject)).subjectKey : undefined;
-    const scopeKey = grant.scope?.subject
-      ? (await this.records.subjectOf(tenant, grant.scope.subject)).subjectKey
-      : undefined;
-    const categories = readableCategories(grant, { category: ask.category, subjectKey: askedKey }, scopeKey);
+    // Of several active grants, the newest whose scope covers the ask is the one used (and audited).
+    let grant: AccessRequest | undefined;
+    let categories: readonly RecordCategory[] = [];
+    let refusal: unknown;
+    for (const candidate of active) {
+      const scopeKey = candidate.scope?.subject
+        ? (await this.records.subjectOf(tenant, candidate.scope.subject)).subjectKey
+        : undefined;
+      try {
+        categories = readableCategories(
+          candidate,
+          { category: ask.category, subjectKey: askedKey },
+          scopeKey,
+        );
+        grant = candidate;
+        break;
+      } catch (error) {
+        refusal ??= error;
+      }
+    }
+    if (!grant) throw refusal;
     const exclude = await this.restrictions.restrictedSubjects(tenant);
     const found = await this.browser.page(tenant, { categories, subjectKey: askedKey, exclude }, page);
     await this.record(tenant, grant, 'read', operatorActor(operator), correlationId, {

@@ -14,6 +14,8 @@ const OPERATOR_TENANT = '0badc0de-0000-4000-8000-0000000000a0';
 const env = { OPERATOR_TENANT_ID: OPERATOR_TENANT, OPERATOR_AUTH_CONTEXT: 'c1' };
 
 let host: TestHost;
+/** The services' clock: real time plus whatever a test moves it on by. */
+let skewMs = 0;
 let tenantId: string;
 let otherTenant: string;
 let admin: string;
@@ -36,7 +38,7 @@ const operatorToken = (
 const approverToken = () => operatorToken({ objectId: approverId, roles: ['Operator.Approver'] });
 
 beforeAll(async () => {
-  host = await startTestHost({ env });
+  host = await startTestHost({ env, clock: () => new Date(Date.now() + skewMs) });
   [tenantId, otherTenant] = await Promise.all([host.provisionTenant('DE'), host.provisionTenant('FR')]);
   admin = await host.issuer.token({ tenantId, roles: ['Privacy.Admin'], upn: 'dpo@contoso.com' });
   const tenant = await host.services.directory.resolve(tenantId);
@@ -257,5 +259,36 @@ describe('a grant, from request to revocation', () => {
       token: admin,
       body: { requireTenantApproval: false },
     });
+  });
+});
+
+describe('expiry over HTTP', () => {
+  it('ends a grant at its end and an undecided request after 12 hours, on every route', async () => {
+    const operator = await operatorToken();
+    const granted = (await ask(operator, { ...request(), durationMinutes: 15 })).body.id as string;
+    await decide(await approverToken(), granted, 'approve');
+    const undecided = (await ask(operator, request())).body.id as string;
+    const first = await read(operator);
+    expect({ status: first.status, body: first.status === 200 ? 'ok' : first.body }).toEqual({ status: 200, body: 'ok' });
+    try {
+      skewMs = 16 * 60_000; // past the grant's end
+      expect((await read(operator)).status).toBe(403);
+      expect(
+        (await host.call('GET', `/api/operator/access-requests/${granted}`, { token: operator })).body.status,
+      ).toBe('expired');
+      expect((await decide(await approverToken(), granted, 'revoke')).status).toBe(409);
+      expect((await decide(await approverToken(), undecided, 'approve')).body.status).toBe('active');
+      skewMs = 13 * 60 * 60_000; // the other one's grant has ended too; a new request left undecided expires
+      const late = (await ask(operator, request())).body.id as string;
+      skewMs = 26 * 60 * 60_000;
+      const view = await host.call('GET', `/api/tenants/${tenantId}/access-requests/${late}`, {
+        token: admin,
+      });
+      expect(view.body.status).toBe('expired');
+      expect((await decide(await approverToken(), late, 'approve')).status).toBe(409);
+      expect((await read(operator)).status).toBe(403);
+    } finally {
+      skewMs = 0;
+    }
   });
 });

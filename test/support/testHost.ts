@@ -41,13 +41,18 @@ export interface TestHostOptions {
   /** Settings to leave out (STORAGE_CH: a geography not open yet). */
   omit?: readonly string[];
   migrationSliceMs?: number;
+  /** The services' clock (tokens are still checked against real time). */
+  clock?: () => Date;
 }
 
 export async function startTestHost(options: TestHostOptions = {}): Promise<TestHost> {
   const issuer = await createTestIssuer();
   const services = createServices(
     testConfig({ AUTH_JWKS_FILE: issuer.jwksPath, ...options.env }, options.omit),
-    options.migrationSliceMs !== undefined ? { migrationSliceMs: options.migrationSliceMs } : {},
+    {
+      ...(options.migrationSliceMs !== undefined ? { migrationSliceMs: options.migrationSliceMs } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+    },
   );
   const host = new LocalHost({ functions: functionRegistry, services, port: 0, log: () => undefined });
   const { baseUrl } = await host.start();
