@@ -373,7 +373,8 @@ export class ResidencyMover {
     while (current.job.cursor.item < ITEMS.length) {
       const item = current.job.cursor.item;
       const name = ITEMS[item]!;
-      const deleted = await deleteTenantItem(source, job.tenantId, item, name);
+      // A large table is deleted over several slices: the budget is checked between pages.
+      const { deleted, finished } = await deleteTenantItem(source, job.tenantId, item, name, sliceEnds);
       current = await this.save(current, {
         progress: {
           ...current.job.progress,
@@ -382,7 +383,7 @@ export class ResidencyMover {
             [name]: (current.job.progress.deleted[name] ?? 0) + deleted,
           },
         },
-        cursor: { item: item + 1 },
+        cursor: { item: finished ? item + 1 : item },
       });
       if (performance.now() > sliceEnds) return current;
     }
@@ -539,12 +540,18 @@ async function blobDigest(container: ContainerClient, blobName: string): Promise
 }
 
 /** Deletes the tenant's rows of a table or blobs of a container in an account; how many it deleted. */
+/**
+ * Deletes the tenant's rows of a table or blobs of a container in an account, page by page, until done or
+ * until `until` (a performance.now() time) has passed between pages: what it deleted is gone, so the next
+ * call simply lists again from the start.
+ */
 async function deleteTenantItem(
   account: StorageAccount,
   tenantId: string,
   item: number,
   name: string,
-): Promise<number> {
+  until = Number.POSITIVE_INFINITY,
+): Promise<{ deleted: number; finished: boolean }> {
   let deleted = 0;
   if (isContainer(item)) {
     const container = await account.container(name);
@@ -552,8 +559,9 @@ async function deleteTenantItem(
       for (const blob of page.blobs) {
         if ((await container.getBlobClient(blob.name).deleteIfExists()).succeeded) deleted++;
       }
+      if (page.continuationToken && performance.now() > until) return { deleted, finished: false };
     }
-    return deleted;
+    return { deleted, finished: true };
   }
   const table = await account.table(name);
   // Deleting while listing: the listing continues after the last key it returned, so nothing is skipped.
@@ -565,8 +573,9 @@ async function deleteTenantItem(
         { partitionKey: row.partitionKey, rowKey: row.rowKey },
       ]),
     );
+    if (page.continuationToken && performance.now() > until) return { deleted, finished: false };
   }
-  return deleted;
+  return { deleted, finished: true };
 }
 
 /** What an account still holds of the tenant, per table and container (0 or 1: one request each). */

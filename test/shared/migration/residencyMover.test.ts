@@ -8,7 +8,11 @@ import { randomUUID } from 'node:crypto';
 
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 
+import type { TransactionAction } from '@azure/data-tables';
+
+import { accountNameOf, azuriteConnectionString } from '../../../local/azurite';
 import { createServices, type Services } from '../../../shared/composition';
+import { TABLES } from '../../../shared/storage/names';
 import { localKeyFolder } from '../../../shared/crypto/keyProviders';
 import type { MigrationJob } from '../../../shared/migration/migrationJob';
 import type { StorageClientOptions } from '../../../shared/storage/storageAccount';
@@ -223,4 +227,49 @@ describe('a move that fails before the switch', () => {
       data: { note: 'written after the rollback' },
     });
   });
+});
+
+describe('a large table', () => {
+  it('is deleted over several slices, each ending between pages, none starting the table again', async () => {
+    const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as {
+      blob: number;
+      queue: number;
+      table: number;
+    };
+    // A global account no host listens on (the slices' hand-over messages stay unread), and a slice of 1 ms.
+    const privateGlobal = {
+      ...NO_FENCE,
+      STORAGE_GLOBAL: azuriteConnectionString(accountNameOf('AU'), ports),
+    };
+    const closed = createServices(testConfig(privateGlobal, ['STORAGE_CH']));
+    const slicing = createServices(testConfig(privateGlobal), { migrationSliceMs: 1 });
+    const tenantId = randomUUID();
+    await closed.directory.provision({ tenantId, countryCode: 'CH', displayName: 'Basel AG' });
+    const tenant = await slicing.directory.resolve(tenantId);
+    const table = await tenant.account.table(TABLES.idempotency);
+    for (let batch = 0; batch < 25; batch++) {
+      await table.submitTransaction(
+        Array.from({ length: 100 }, (_, i): TransactionAction => [
+          'create',
+          { partitionKey: tenantId, rowKey: `key-${String(batch * 100 + i).padStart(5, '0')}`, n: i },
+        ]),
+      );
+    }
+    const job = await slicing.residency.start(tenant, { type: 'user', id: 'dpo' }, 'test', {
+      enqueue: false,
+    });
+    const cleaningSlices: number[] = [];
+    let now: MigrationJob | undefined = job;
+    for (let slice = 0; slice < 200 && now?.status !== 'completed'; slice++) {
+      now = await slicing.mover.run({ tenantId, migrationId: job.migrationId });
+      if (now?.status === 'cleaning') cleaningSlices.push(now.progress.deleted[TABLES.idempotency] ?? 0);
+    }
+    expect(now?.status).toBe('completed');
+    expect(now?.progress.deleted[TABLES.idempotency]).toBe(2500);
+    // The idempotency table alone took slices of its own, each deleting more than the last.
+    const partial = cleaningSlices.filter((n) => n > 0 && n < 2500);
+    expect(partial.length).toBeGreaterThan(1);
+    expect(partial).toEqual([...partial].sort((a, b) => a - b));
+    expect(await tenantFootprint('EU', tenantId)).toEqual({});
+  }, 120_000);
 });
