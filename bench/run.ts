@@ -1,6 +1,7 @@
-// `npm run bench`: starts an in-memory Azurite of its own, runs the discovery, export, ingestion and purge
-// scenarios against the product's services and against the raw Azure SDK on the same Azurite, prints one
-// JSON document to stdout (progress goes to stderr) and stops Azurite. Sizes: see scale.ts and README.md.
+// `npm run bench`: starts an in-memory Azurite of its own, runs the discovery, export, ingestion, purge and
+// residency scenarios against the product's services and against the raw Azure SDK on the same Azurite,
+// prints one JSON document to stdout (progress goes to stderr) and stops Azurite. Sizes: see scale.ts and
+// README.md.
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 
@@ -10,6 +11,7 @@ import { exportScenario } from './exportScenario';
 import { ingestionScenario } from './ingestion';
 import { checkSeederLayout } from './layoutCheck';
 import { purgeScenario } from './purge';
+import { residencyScenario } from './residency';
 import { type ScenarioName, scaleFrom } from './scale';
 import { collectGarbage, now, progress, round } from './util';
 
@@ -36,6 +38,8 @@ async function main(): Promise<void> {
     const ingestion = runs('ingestion') ? await ingestionScenario(bench, scale) : undefined;
     collectGarbage();
     const purge = runs('purge') ? await purgeScenario(bench, scale) : undefined;
+    collectGarbage();
+    const residency = runs('residency') ? await residencyScenario(bench, scale) : undefined;
     const output = {
       azurite: (
         JSON.parse(readFileSync(require.resolve('azurite/package.json'), 'utf8')) as { version: string }
@@ -63,11 +67,13 @@ async function main(): Promise<void> {
         discovery: discovery?.seeding ?? 'not run',
         export: exported?.seeding ?? 'not run',
         purge: purge?.seeding ?? 'not run',
+        residency: residency?.seeding ?? 'not run',
       },
       discovery: discovery?.result ?? 'not run',
       export: exported?.result ?? 'not run',
       ingestion: ingestion ?? 'not run',
       purge: purge?.result ?? 'not run',
+      residency: residency?.result ?? 'not run',
       totalSeconds: 0,
     };
     output.totalSeconds = round((now() - started) / 1000);

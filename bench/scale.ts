@@ -14,15 +14,28 @@ export interface Scale {
   ingestion: { events: number; subjects: number; concurrency: number };
   /** Expired (`usage`) and live (`directory`) records of the purge tenant, and records per subject. */
   purge: { expired: number; live: number; recordsPerSubject: number };
+  /**
+   * The residency move: records of the tenant moved (with their lookups and expiry entries), records per
+   * subject, DSR requests, audit events and export packages (~100 KB each); moves of each side (product,
+   * raw), alternating which goes first.
+   */
+  residency: {
+    records: number;
+    recordsPerSubject: number;
+    requests: number;
+    auditEvents: number;
+    packages: number;
+    repetitions: number;
+  };
   /** Bytes of JSON in each record's `data`. */
   recordBytes: number;
   /** Concurrent transactions while seeding. */
   seedConcurrency: number;
-  /** Which scenarios run (BENCH_SCENARIOS=discovery,export,ingestion,purge; default all). */
+  /** Which scenarios run (BENCH_SCENARIOS=discovery,export,ingestion,purge,residency; default all). */
   scenarios: ScenarioName[];
 }
 
-export const SCENARIOS = ['discovery', 'export', 'ingestion', 'purge'] as const;
+export const SCENARIOS = ['discovery', 'export', 'ingestion', 'purge', 'residency'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 const PRESETS: Record<string, Scale> = {
@@ -38,6 +51,14 @@ const PRESETS: Record<string, Scale> = {
     export: { subjectRecords: 10_000, repetitions: 3 },
     ingestion: { events: 3_000, subjects: 300, concurrency: 16 },
     purge: { expired: 5_000, live: 20_000, recordsPerSubject: 10 },
+    residency: {
+      records: 5_000,
+      recordsPerSubject: 10,
+      requests: 1_000,
+      auditEvents: 5_000,
+      packages: 20,
+      repetitions: 2,
+    },
     recordBytes: 1_000,
     seedConcurrency: 8,
     scenarios: [...SCENARIOS],
@@ -54,6 +75,14 @@ const PRESETS: Record<string, Scale> = {
     export: { subjectRecords: 1_000, repetitions: 2 },
     ingestion: { events: 300, subjects: 30, concurrency: 16 },
     purge: { expired: 500, live: 2_000, recordsPerSubject: 10 },
+    residency: {
+      records: 1_000,
+      recordsPerSubject: 10,
+      requests: 100,
+      auditEvents: 500,
+      packages: 5,
+      repetitions: 1,
+    },
     recordBytes: 1_000,
     seedConcurrency: 8,
     scenarios: [...SCENARIOS],
@@ -95,6 +124,18 @@ export function scaleFrom(env: NodeJS.ProcessEnv = process.env): Scale {
       expired: integer(env, 'BENCH_PURGE_EXPIRED', preset.purge.expired),
       live: integer(env, 'BENCH_PURGE_LIVE', preset.purge.live),
       recordsPerSubject: integer(env, 'BENCH_PURGE_RECORDS_PER_SUBJECT', preset.purge.recordsPerSubject),
+    },
+    residency: {
+      records: integer(env, 'BENCH_RESIDENCY_RECORDS', preset.residency.records),
+      recordsPerSubject: integer(
+        env,
+        'BENCH_RESIDENCY_RECORDS_PER_SUBJECT',
+        preset.residency.recordsPerSubject,
+      ),
+      requests: integer(env, 'BENCH_RESIDENCY_REQUESTS', preset.residency.requests, 0),
+      auditEvents: integer(env, 'BENCH_RESIDENCY_AUDIT_EVENTS', preset.residency.auditEvents, 0),
+      packages: integer(env, 'BENCH_RESIDENCY_PACKAGES', preset.residency.packages, 0),
+      repetitions: integer(env, 'BENCH_RESIDENCY_REPETITIONS', preset.residency.repetitions),
     },
     recordBytes: integer(env, 'BENCH_RECORD_BYTES', preset.recordBytes, 100),
     seedConcurrency: integer(env, 'BENCH_SEED_CONCURRENCY', preset.seedConcurrency),
