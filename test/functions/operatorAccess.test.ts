@@ -269,7 +269,10 @@ describe('expiry over HTTP', () => {
     await decide(await approverToken(), granted, 'approve');
     const undecided = (await ask(operator, request())).body.id as string;
     const first = await read(operator);
-    expect({ status: first.status, body: first.status === 200 ? 'ok' : first.body }).toEqual({ status: 200, body: 'ok' });
+    expect({ status: first.status, body: first.status === 200 ? 'ok' : first.body }).toEqual({
+      status: 200,
+      body: 'ok',
+    });
     try {
       skewMs = 16 * 60_000; // past the grant's end
       expect((await read(operator)).status).toBe(403);
