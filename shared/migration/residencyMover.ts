@@ -419,7 +419,11 @@ export class ResidencyMover {
     return this.rollBack(failed);
   }
 
-  /** The partial copy removed, the target's tenant key destroyed, the flag lifted, the failure audited. */
+  /**
+   * The partial copy removed, the target's tenant key destroyed, the flag lifted, the failure audited. A job
+   * that failed because another move holds the tenant touches nothing; its event waits until that move is
+   * over (the fence refuses it meanwhile, and its message is put back).
+   */
   private async rollBack(stored: StoredJob): Promise<StoredJob> {
     const { job } = stored;
     if (job.rolledBack) return stored;
