@@ -90,6 +90,8 @@ export function blobWriteTarget(method: string, url: string, serviceUrl: string)
   if (!path.startsWith(`${base}/`)) return { kind: 'refused', reason: 'a request outside the account' };
   const [container, ...name] = path.slice(base.length + 1).split('/');
   const query = new URL(url).searchParams;
+  // Asking for a user delegation key (to sign download links under managed identity) writes nothing.
+  if (!container && verb === 'POST' && query.get('comp') === 'userdelegationkey') return { kind: 'read' };
   if (name.length === 0 || (name.length === 1 && name[0] === '')) {
     // Creating a container holds no tenant's data; deleting one, or writing every blob's, would reach all.
     if (verb === 'PUT' && query.get('restype') === 'container' && !query.has('comp')) return { kind: 'read' };

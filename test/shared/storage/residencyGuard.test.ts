@@ -101,6 +101,13 @@ describe('blobWriteTarget', () => {
     expect(blobWriteTarget('GET', `${BLOB}/export-packages/${T1}/x`, BLOB)).toEqual({ kind: 'read' });
   });
 
+  it('lets the request for a user delegation key through (download links under managed identity)', () => {
+    expect(blobWriteTarget('POST', `${BLOB}/?restype=service&comp=userdelegationkey`, BLOB)).toEqual({
+      kind: 'read',
+    });
+    expect(blobWriteTarget('POST', `${BLOB}/?restype=service&comp=properties`, BLOB).kind).toBe('refused');
+  });
+
   it('refuses container deletion and blobs outside a tenant folder', () => {
     expect(blobWriteTarget('DELETE', `${BLOB}/export-packages?restype=container`, BLOB).kind).toBe('refused');
     expect(blobWriteTarget('PUT', `${BLOB}/export-packages/loose.bin`, BLOB).kind).toBe('refused');
