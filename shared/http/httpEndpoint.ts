@@ -78,11 +78,6 @@ async function runOperation(
       );
     }
     tenant = await services.directory.resolve(tenantId);
-    // Refused before any input is read; the storage layer's fence refuses the writes of a request already
-    // under way when the move began (also 423).
-    if (method !== 'GET' && tenant.entry.migration) {
-      throw tenantMigrating(tenantId, services.config.residency.retryAfterSeconds);
-    }
   }
 
   if (op.access.kind === 'operator') {
@@ -93,10 +88,12 @@ async function runOperation(
       // Not matched against the token, so checked here: anything but a tenant id names no tenant.
       if (!TENANT_ID.test(tenantId)) throw new DomainError('TenantNotFound', 'The tenant was not found.');
       tenant = await services.directory.resolve(tenantId);
-      if (method !== 'GET' && tenant.entry.migration) {
-        throw tenantMigrating(tenant.tenantId, services.config.residency.retryAfterSeconds);
-      }
     }
+  }
+  // Writes of a tenant on the move are refused before any input is read; the storage layer's fence refuses
+  // the writes of a request already under way when the move began (also 423).
+  if (tenant && method !== 'GET' && tenant.entry.migration) {
+    throw tenantMigrating(tenant.tenantId, services.config.residency.retryAfterSeconds);
   }
 
   const { tenantId: _tenantId, ...routeParams } = request.params;

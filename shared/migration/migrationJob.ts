@@ -1,6 +1,7 @@
 // A residency move as a job (SPEC §8): its states, what it has done, and the verification manifest. Pure.
 import { z } from 'zod';
 
+import { NEWEST_FIRST_KEY, newestFirstKey } from '../ids';
 import { GEOGRAPHIES, type Geography } from '../vocabulary/geographies';
 
 export const MIGRATION_STATUSES = [
@@ -80,16 +81,14 @@ export interface MigrationJob {
 /** A queue message of `residency-work`: ids only. */
 export const residencyWorkMessageSchema = z.strictObject({
   tenantId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/),
-  migrationId: z.string().regex(/^[0-9]{13}-[0-9a-f]{8}$/),
+  migrationId: z.string().regex(NEWEST_FIRST_KEY),
 });
 export type ResidencyWorkMessage = z.infer<typeof residencyWorkMessageSchema>;
 
 export const geographySchema = z.enum(GEOGRAPHIES);
 
-/** Migration ids sort newest first (inverted time), so the latest is the first row of the tenant's partition. */
-export function newMigrationId(now: Date, random: string): string {
-  return `${String(9_999_999_999_999 - now.getTime()).padStart(13, '0')}-${random.slice(0, 8)}`;
-}
+/** Migration ids sort newest first, so the latest is the first row of the tenant's partition. */
+export const newMigrationId = (now: Date, random?: string): string => newestFirstKey(now, random);
 
 /** What a dry run answers (SPEC §8): the plan, with an estimate of the time. */
 export interface MigrationPlan {

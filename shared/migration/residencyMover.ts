@@ -13,6 +13,7 @@ import type { TableClient, TransactionAction } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 
 import type { AuditLog } from '../audit/auditEvent';
+import { SUBJECT_KEY_ROW } from '../records/subjectKeys';
 import type { Clock } from '../clock';
 import type { GeographyKeys } from '../crypto/keyProviders';
 import { DomainError } from '../errors';
@@ -22,6 +23,7 @@ import { CONTAINERS, QUEUES, TABLES } from '../storage/names';
 import { submitInBatches } from '../storage/tableBatches';
 import {
   canonicalRow,
+  deleteTenantRows,
   hasTenantRows,
   mismatches,
   partitionRows,
@@ -41,7 +43,7 @@ import {
   type ResidencyWorkMessage,
 } from './migrationJob';
 import type { MigrationStore, StoredJob } from './migrationStore';
-import type { TenantDirectory, TenantEntry } from '../residency/tenantDirectory';
+import type { TenantDirectory, TenantEntry, TenantScope } from '../residency/tenantDirectory';
 
 /** Everything of a tenant that moves, in the order it moves. */
 export const MOVED_TABLES: readonly string[] = Object.values(TABLES);
@@ -396,19 +398,10 @@ export class ResidencyMover {
     }
     const manifest: MigrationManifest = { ...job.manifest!, sourceRemaining: remaining };
     const tenant = await this.directory.resolve(job.tenantId);
-    await this.audit.append(tenant, {
-      id: `residency.migrated-${job.migrationId}`,
-      action: 'residency.migrated',
-      actor: MIGRATION_ACTOR,
-      target: { type: 'tenant', id: job.tenantId },
-      outcome: 'success',
-      correlationId: job.migrationId,
-      details: {
-        migrationId: job.migrationId,
-        requestedBy: job.requestedBy,
-        switchedAt: job.switchedAt,
-        manifest,
-      },
+    await this.record(tenant, job, 'migrated', {
+      requestedBy: job.requestedBy,
+      switchedAt: job.switchedAt,
+      manifest,
     });
     return this.save(current, { status: 'completed', manifest, completedAt: this.now() });
   }
@@ -441,17 +434,27 @@ export class ResidencyMover {
     if (ownsFlag) await this.directory.endMigration(job.tenantId, job.migrationId);
     if (entry && (entry.status === 'active' || entry.status === 'subscriptionEnded')) {
       const tenant = this.directory.scopeOf(ownsFlag ? withoutMigration(entry) : entry);
-      await this.audit.append(tenant, {
-        id: `residency.migrationFailed-${job.migrationId}`,
-        action: 'residency.migrationFailed',
-        actor: MIGRATION_ACTOR,
-        target: { type: 'tenant', id: job.tenantId },
-        outcome: 'failure',
-        correlationId: job.migrationId,
-        details: { migrationId: job.migrationId, from: job.from, to: job.to, failure: job.failure },
-      });
+      await this.record(tenant, job, 'migrationFailed', { from: job.from, to: job.to, failure: job.failure });
     }
     return this.save(stored, { rolledBack: true, completedAt: this.now() });
+  }
+
+  /** The move's one event of each kind in the tenant's chain (a re-run appends none again). */
+  private async record(
+    tenant: TenantScope,
+    job: MigrationJob,
+    kind: 'migrated' | 'migrationFailed',
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit.append(tenant, {
+      id: `residency.${kind}-${job.migrationId}`,
+      action: `residency.${kind}`,
+      actor: MIGRATION_ACTOR,
+      target: { type: 'tenant', id: job.tenantId },
+      outcome: kind === 'migrated' ? 'success' : 'failure',
+      correlationId: job.migrationId,
+      details: { migrationId: job.migrationId, ...details },
+    });
   }
 
   /**
@@ -515,7 +518,7 @@ const finished = (job: MigrationJob): boolean =>
   job.status === 'completed' || (job.status === 'failed' && job.rolledBack === true);
 
 export const isWrappedKeyRow = (table: string, row: StoredRow): boolean =>
-  (table === TABLES.tenantSecrets || (table === TABLES.records && row.rowKey === '~key')) &&
+  (table === TABLES.tenantSecrets || (table === TABLES.records && row.rowKey === SUBJECT_KEY_ROW)) &&
   ['provider', 'keyId', 'value'].every(
     (name) => typeof (row[name] as { value?: unknown } | undefined)?.value === 'string',
   );
@@ -544,11 +547,7 @@ async function blobDigest(container: ContainerClient, blobName: string): Promise
 }
 
 /** Deletes the tenant's rows of a table or blobs of a container in an account; how many it deleted. */
-/**
- * Deletes the tenant's rows of a table or blobs of a container in an account, page by page, until done or
- * until `until` (a performance.now() time) has passed between pages: what it deleted is gone, so the next
- * call simply lists again from the start.
- */
+/** Deletes the tenant's rows of a table or blobs of a container in an account, as deleteTenantRows does. */
 async function deleteTenantItem(
   account: StorageAccount,
   tenantId: string,
@@ -567,19 +566,7 @@ async function deleteTenantItem(
     }
     return { deleted, finished: true };
   }
-  const table = await account.table(name);
-  // Deleting while listing: the listing continues after the last key it returned, so nothing is skipped.
-  for await (const page of tenantRowPages(table, tenantId, undefined, 1000, ['PartitionKey', 'RowKey'])) {
-    deleted += await submitInBatches(
-      table,
-      page.rows.map((row): TransactionAction => [
-        'delete',
-        { partitionKey: row.partitionKey, rowKey: row.rowKey },
-      ]),
-    );
-    if (page.continuationToken && performance.now() > until) return { deleted, finished: false };
-  }
-  return { deleted, finished: true };
+  return deleteTenantRows(await account.table(name), tenantId, until);
 }
 
 /** What an account still holds of the tenant, per table and container (0 or 1: one request each). */

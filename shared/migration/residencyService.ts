@@ -1,7 +1,5 @@
 // What the residency routes do (SPEC §8): where a tenant is and where it would go now, the plan of a move,
 // and starting one. The move itself is the ResidencyMover's, on `residency-work`.
-import { randomUUID } from 'node:crypto';
-
 import type { AuditLog } from '../audit/auditEvent';
 import type { Actor } from '../audit/auditEvent';
 import type { Clock } from '../clock';
@@ -125,7 +123,7 @@ export class ResidencyService {
     const now = this.clock();
     const job: MigrationJob = {
       tenantId: tenant.tenantId,
-      migrationId: newMigrationId(now, randomUUID().replaceAll('-', '')),
+      migrationId: newMigrationId(now),
       from: tenant.geography,
       to,
       status: 'validating',

@@ -5,6 +5,7 @@
 import { odata, RestError, type TableClient } from '@azure/data-tables';
 
 import { DomainError } from '../errors';
+import { NEWEST_FIRST_KEY } from '../ids';
 import {
   listScope,
   type Page,
@@ -21,7 +22,6 @@ import { type AccessRequest, endsAt, keyOfId } from './accessRequest';
 
 const POLICY_ROW = '~policy';
 const OPEN_PARTITION = 'open';
-const ROW_KEY = /^[0-9]{13}-[0-9a-f]{8}$/;
 
 interface RequestEntity {
   partitionKey: string;
@@ -59,7 +59,7 @@ export class AccessRequestStore {
 
   async get(tenant: TenantScope, id: string): Promise<StoredAccessRequest | undefined> {
     const { tenantId, rowKey } = keyOfId(id);
-    if (tenantId !== tenant.tenantId || !ROW_KEY.test(rowKey)) return undefined;
+    if (tenantId !== tenant.tenantId || !NEWEST_FIRST_KEY.test(rowKey)) return undefined;
     const entity = await orAbsent(
       (await this.table(tenant)).getEntity<RequestEntity>(tenant.tenantId, rowKey),
     );
@@ -88,7 +88,7 @@ export class AccessRequestStore {
   /** The tenant's requests, newest first. */
   async list(tenant: TenantScope, page: PageRequest): Promise<Page<AccessRequest>> {
     const scope = listScope(TABLES.operatorAccess, tenant.tenantId);
-    const position = readContinuation(page.continuation, scope, rowKeyPosition(ROW_KEY));
+    const position = readContinuation(page.continuation, scope, rowKeyPosition(NEWEST_FIRST_KEY));
     const conditions = [odata`PartitionKey eq ${tenant.tenantId}`, odata`RowKey lt ${POLICY_ROW}`];
     if (position) conditions.push(odata`RowKey gt ${position.after}`);
     const pages = (await this.table(tenant))

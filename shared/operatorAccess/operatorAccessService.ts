@@ -1,10 +1,9 @@
 // Just-in-time operator access (SPEC §9): requests, decisions, the tenant's policy, reads under an active
 // grant, and expiry. Every one of them is an event in the tenant's own audit chain naming the request (the
 // grant), its justification and its ticket, so the tenant sees who looked at what and why.
-import { randomUUID } from 'node:crypto';
-
 import type { Actor, AuditLog } from '../audit/auditEvent';
 import type { Clock } from '../clock';
+import { newestFirstKey } from '../ids';
 import { DomainError } from '../errors';
 import type { Page, PageRequest } from '../paging';
 import type { BrowsedRecord, RecordBrowser } from '../records/recordBrowser';
@@ -58,8 +57,13 @@ export class OperatorAccessService {
     const tenant = await this.directory.resolve(input.tenantId);
     const now = this.clock();
     const policy = await this.store.policy(tenant);
-    const key = `${String(9_999_999_999_999 - now.getTime()).padStart(13, '0')}-${randomUUID().slice(0, 8)}`;
-    const request = newAccessRequest(input, requester, policy.requireTenantApproval, now, key);
+    const request = newAccessRequest(
+      input,
+      requester,
+      policy.requireTenantApproval,
+      now,
+      newestFirstKey(now),
+    );
     // The log first: an attempt is on record even if storing the request then fails.
     await this.record(tenant, request, 'requested', operatorActor(requester), correlationId, {
       durationMinutes: request.durationMinutes,

@@ -18,6 +18,7 @@ import type { TenantDirectory, TenantEntry, TenantScope } from '../residency/ten
 import { CONTAINERS, QUEUES, TABLES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
 import { submitInBatches } from '../storage/tableBatches';
+import { deleteTenantRows } from '../storage/tenantRows';
 import type { ExpiryIndex, StoredExpiryEntry } from '../retention/expiryIndex';
 import { dueAt, dueDay, RETENTION_POLICY } from '../retention/retentionPolicy';
 
@@ -229,18 +230,7 @@ export class RetentionPurge {
    */
   private async purgeWholeTenant(tenant: TenantScope, report: PurgeReport): Promise<void> {
     for (const name of Object.values(TABLES)) {
-      const table = await tenant.account.table(name);
-      const rows: { partitionKey: string; rowKey: string }[] = [];
-      const filter = `PartitionKey ge '${tenant.tenantId}' and PartitionKey lt '${tenant.tenantId}~'`;
-      for await (const row of table.listEntities({
-        queryOptions: { filter, select: ['PartitionKey', 'RowKey'] },
-      })) {
-        rows.push({ partitionKey: row.partitionKey!, rowKey: row.rowKey! });
-      }
-      const deleted = await submitInBatches(
-        table,
-        rows.map((key) => ['delete', key] as const),
-      );
+      const { deleted } = await deleteTenantRows(await tenant.account.table(name), tenant.tenantId);
       if (deleted > 0) report.deleted[name] = deleted;
     }
     const container = await tenant.account.container(CONTAINERS.exportPackages);

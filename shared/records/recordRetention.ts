@@ -57,6 +57,8 @@ interface AnonymousEntity {
   anonymised: string;
 }
 
+const keyOf = (row: RowKeys) => `${row.partitionKey}\n${row.rowKey}`;
+
 /** Anonymised alerts of a tenant: no subject, no device, no identifiers. */
 export const anonymousPartition = (tenantId: string) => `${tenantId}_anonymous`;
 
@@ -85,12 +87,12 @@ export class RecordRetention {
     );
     // Rows at another version than their entry's: those whose dates still fall due by the entry's rule go
     // too, guarded by the ETag they have now; the others stay.
-    const byRow = new Map(guarded.map((t) => [this.rowKeyOf(tenant, t), t]));
+    const byRow = new Map(guarded.map((t) => [keyOf(this.rowOf(tenant, t)), t]));
     const due: RowVersion[] = [];
     const changed: RowKeys[] = [];
     for (const key of first.changed) {
       const row = await readRow<RecordEntity>(records, key.partitionKey, key.rowKey);
-      const target = byRow.get(`${key.partitionKey}\n${key.rowKey}`);
+      const target = byRow.get(keyOf(key));
       if (row && target && stillDue(row, target)) due.push({ ...key, etag: row.etag });
       else changed.push(key);
     }
@@ -153,11 +155,6 @@ export class RecordRetention {
       await this.records(tenant),
       rowKeys.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]),
     );
-  }
-
-  private rowKeyOf(tenant: TenantScope, target: RecordTarget): string {
-    const row = this.rowOf(tenant, target);
-    return `${row.partitionKey}\n${row.rowKey}`;
   }
 
   private rowOf(tenant: TenantScope, target: RecordTarget): RowKeys {

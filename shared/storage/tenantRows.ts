@@ -5,8 +5,10 @@
 // same digest whatever their ETags and timestamps.
 import { createHash, type Hash } from 'node:crypto';
 
-import { odata, type TableClient } from '@azure/data-tables';
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
+
+import { submitInBatches } from './tableBatches';
 
 /** A row as stored, keys and typed values only (no ETag, no timestamp, no OData annotations). */
 export type StoredRow = { partitionKey: string; rowKey: string } & Record<string, unknown>;
@@ -60,6 +62,31 @@ export function storedRow(entity: Record<string, unknown>): StoredRow {
     row[name] = value;
   }
   return row as StoredRow;
+}
+
+/**
+ * Deletes the tenant's rows of a table, a page at a time in entity-group transactions, until done or until
+ * `until` (a performance.now() time) has passed between pages. What it deleted is gone, so a later call
+ * simply lists again from the start; memory holds one page. Returns how many rows it deleted.
+ */
+export async function deleteTenantRows(
+  table: TableClient,
+  tenantId: string,
+  until = Number.POSITIVE_INFINITY,
+): Promise<{ deleted: number; finished: boolean }> {
+  let deleted = 0;
+  // Deleting while listing: the listing continues after the last key it returned, so nothing is skipped.
+  for await (const page of tenantRowPages(table, tenantId, undefined, 1000, ['PartitionKey', 'RowKey'])) {
+    deleted += await submitInBatches(
+      table,
+      page.rows.map((row): TransactionAction => [
+        'delete',
+        { partitionKey: row.partitionKey, rowKey: row.rowKey },
+      ]),
+    );
+    if (page.continuationToken && performance.now() > until) return { deleted, finished: false };
+  }
+  return { deleted, finished: true };
 }
 
 /** Whether the tenant has any row left in the table (one request). */
