@@ -17,7 +17,7 @@ import type { TenantScope } from '../../shared/residency/tenantDirectory';
 import { invocationContext } from '../support/invocation';
 import { type Scenario, stateOf } from '../support/scenarioState';
 import { InjectedCrash, StorageFaults } from '../support/storageFaults';
-import { testConfig } from '../support/testStorage';
+import { provisionedTenant, testConfig } from '../support/testStorage';
 
 const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as { blob: number; queue: number; table: number };
 const config = testConfig({ STORAGE_GLOBAL: azuriteConnectionString(DEV_ACCOUNT, ports) });
@@ -76,14 +76,7 @@ const isCrash = (error: unknown): boolean =>
   (error instanceof Error &&
     (error.cause instanceof InjectedCrash || /crashed (right after|before)/.test(error.message)));
 
-async function newTenant(): Promise<TenantScope> {
-  const { entry } = await helper.directory.provision({
-    tenantId: randomUUID(),
-    countryCode: 'DE',
-    displayName: 'T',
-  });
-  return helper.directory.scopeOf(entry);
-}
+const newTenant = (): Promise<TenantScope> => provisionedTenant(helper);
 
 const person = (name: string): DataSubject => ({
   objectId: randomUUID(),

@@ -20,7 +20,7 @@ import { decodeMessage } from '../../shared/storage/queueMessages';
 import { invocationContext } from '../support/invocation';
 import { type Scenario, stateOf } from '../support/scenarioState';
 import { StorageFaults } from '../support/storageFaults';
-import { testConfig } from '../support/testStorage';
+import { provisionedTenant, testConfig } from '../support/testStorage';
 
 const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as { blob: number; queue: number; table: number };
 const config = testConfig({ STORAGE_GLOBAL: azuriteConnectionString(DEV_ACCOUNT, ports) });
@@ -54,14 +54,7 @@ const person = (name: string): DataSubject => ({
 });
 const at = (day: number) => new Date(Date.UTC(2026, 1, day, 9)).toISOString();
 
-async function newTenant(): Promise<TenantScope> {
-  const { entry } = await helper.directory.provision({
-    tenantId: randomUUID(),
-    countryCode: 'DE',
-    displayName: 'T',
-  });
-  return helper.directory.scopeOf(entry);
-}
+const newTenant = (): Promise<TenantScope> => provisionedTenant(helper);
 
 function upserts(tenant: TenantScope, subject: DataSubject, tag: string) {
   return (['directory', 'device', 'usage', 'alert'] as const).map((category, i) => ({

@@ -2,7 +2,6 @@
 // file's global account is Azurite's devstoreaccount1 (shared with dsrWork.test.ts, whose requests are never
 // within 7 days of their deadline on this clock), so no local host of another test file runs this timer on
 // these tenants.
-import { randomUUID } from 'node:crypto';
 
 import type { Timer } from '@azure/functions';
 
@@ -14,7 +13,7 @@ import { invokeTimer } from '../../shared/hosting/invoke';
 import type { CreateRequestInput } from '../../shared/requests/dataSubjectRequest';
 import type { TenantScope } from '../../shared/residency/tenantDirectory';
 import { invocationContext } from '../support/invocation';
-import { testConfig } from '../support/testStorage';
+import { provisionedTenant, testConfig } from '../support/testStorage';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -38,14 +37,7 @@ const timer: Timer = {
 
 const runTimer = () => invokeTimer(requestDeadlines, services, timer, invocationContext('requestDeadlines'));
 
-async function newTenant(): Promise<TenantScope> {
-  const { entry } = await services.directory.provision({
-    tenantId: randomUUID(),
-    countryCode: 'DE',
-    displayName: 'T',
-  });
-  return services.directory.scopeOf(entry);
-}
+const newTenant = (): Promise<TenantScope> => provisionedTenant(services);
 
 const ccpaExport: CreateRequestInput = {
   type: 'export',

@@ -7,7 +7,7 @@ import { loadConfig, type ServiceConfig } from '../../shared/config';
 import { localKeyFolder } from '../../shared/crypto/keyProviders';
 import { LocalFileKeyProvider } from '../../shared/crypto/localKeyProvider';
 import type { Geography } from '../../shared/vocabulary/geographies';
-import type { TenantScope } from '../../shared/residency/tenantDirectory';
+import type { TenantDirectory, TenantScope } from '../../shared/residency/tenantDirectory';
 import type { StorageClientOptions } from '../../shared/storage/storageAccount';
 import { StorageAccounts } from '../../shared/storage/storageAccounts';
 
@@ -70,4 +70,17 @@ export function testTenantScope(
       provisionedAt: new Date().toISOString(),
     },
   };
+}
+
+/** A fresh tenant provisioned in the directory of `services` (country DE unless given), as its scope. */
+export async function provisionedTenant(
+  services: { directory: TenantDirectory },
+  countryCode = 'DE',
+): Promise<TenantScope> {
+  const { entry } = await services.directory.provision({
+    tenantId: randomUUID(),
+    countryCode,
+    displayName: 'T',
+  });
+  return services.directory.scopeOf(entry);
 }

@@ -14,7 +14,7 @@ import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { QUEUES } from '../../../shared/storage/names';
 import { decodeMessage } from '../../../shared/storage/queueMessages';
 import { invocationContext } from '../../support/invocation';
-import { testConfig } from '../../support/testStorage';
+import { provisionedTenant, testConfig } from '../../support/testStorage';
 
 const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as { blob: number; queue: number; table: number };
 let now = new Date('2026-05-04T08:00:00Z');
@@ -24,14 +24,7 @@ const services = createServices(testConfig({ STORAGE_GLOBAL: azuriteConnectionSt
 const admin = { actor: { type: 'user' as const, id: 'admin' }, correlationId: 'c' };
 const summary = () => ({ tenants: 0, checked: 0, resumed: 0, failed: 0, failures: [] });
 
-async function newTenant(): Promise<TenantScope> {
-  const { entry } = await services.directory.provision({
-    tenantId: randomUUID(),
-    countryCode: 'DE',
-    displayName: 'T',
-  });
-  return services.directory.scopeOf(entry);
-}
+const newTenant = (): Promise<TenantScope> => provisionedTenant(services);
 
 const create = (tenant: TenantScope) =>
   services.requests.create(

@@ -20,7 +20,7 @@ import type { DataSubject } from '../../../shared/vocabulary/dataSubject';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import { TABLES } from '../../../shared/storage/names';
 import { invocationContext } from '../../support/invocation';
-import { testConfig } from '../../support/testStorage';
+import { provisionedTenant, testConfig } from '../../support/testStorage';
 import { readZip } from '../../support/zip';
 
 const ports = JSON.parse(process.env.TEST_AZURITE_PORTS!) as { blob: number; queue: number; table: number };
@@ -30,14 +30,7 @@ const services = createServices(testConfig({ STORAGE_GLOBAL: azuriteConnectionSt
 });
 const admin = { actor: { type: 'user' as const, id: 'admin', upn: 'admin@contoso.com' }, correlationId: 't' };
 
-async function newTenant(): Promise<TenantScope> {
-  const { entry } = await services.directory.provision({
-    tenantId: randomUUID(),
-    countryCode: 'DE',
-    displayName: 'T',
-  });
-  return services.directory.scopeOf(entry);
-}
+const newTenant = (): Promise<TenantScope> => provisionedTenant(services);
 
 const step = (tenant: TenantScope, requestId: string, name: 'discover' | 'fulfil') =>
   invokeQueue(
