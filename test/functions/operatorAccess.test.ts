@@ -295,3 +295,72 @@ describe('expiry over HTTP', () => {
     }
   });
 });
+
+describe('decisions from every side', () => {
+  it('lets the requester revoke their own request, not another operator; the tenant denies when it approves', async () => {
+    const operator = await operatorToken();
+    const own = (await ask(operator, request())).body.id as string;
+    const stranger = await operatorToken({ objectId: randomUUID() });
+    const refused = await decide(stranger, own, 'revoke');
+    expect({ status: refused.status, code: refused.body.error.code }).toEqual({
+      status: 403,
+      code: 'Forbidden',
+    });
+    expect((await decide(operator, own, 'revoke')).body).toMatchObject({
+      status: 'revoked',
+      revocation: { party: 'operator', by: { objectId: requesterId } },
+    });
+
+    // A tenant that approves requests may deny them, with its reason; one that does not, revokes instead.
+    const withoutPolicy = (await ask(operator, request())).body.id as string;
+    const notYours = await host.call(
+      'POST',
+      `/api/tenants/${tenantId}/access-requests/${withoutPolicy}/deny`,
+      {
+        token: admin,
+        body: { reason: 'No' },
+      },
+    );
+    expect({ status: notYours.status, code: notYours.body.error.code }).toEqual({
+      status: 409,
+      code: 'InvalidState',
+    });
+    await host.call('PUT', `/api/tenants/${tenantId}/operator-access-policy`, {
+      token: admin,
+      body: { requireTenantApproval: true },
+    });
+    try {
+      const id = (await ask(operator, request())).body.id as string;
+      const denied = await host.call('POST', `/api/tenants/${tenantId}/access-requests/${id}/deny`, {
+        token: admin,
+        body: { reason: 'Not during the audit week' },
+      });
+      expect(denied.body).toMatchObject({
+        status: 'denied',
+        denial: { party: 'tenant', reason: 'Not during the audit week' },
+      });
+      expect((await decide(await approverToken(), id, 'approve')).status).toBe(409);
+    } finally {
+      await host.call('PUT', `/api/tenants/${tenantId}/operator-access-policy`, {
+        token: admin,
+        body: { requireTenantApproval: false },
+      });
+    }
+  });
+
+  it('answers 404 TenantNotFound for a tenant that does not exist, after the operator checks', async () => {
+    const nobody = randomUUID();
+    const records = await read(await operatorToken(), nobody);
+    expect({ status: records.status, code: records.body.error.code }).toEqual({
+      status: 404,
+      code: 'TenantNotFound',
+    });
+    const asked = await ask(await operatorToken(), request(undefined, nobody));
+    expect({ status: asked.status, code: asked.body.error.code }).toEqual({
+      status: 404,
+      code: 'TenantNotFound',
+    });
+    // The operator checks come first: without MFA it is 403 whether the tenant exists or not.
+    expect((await read(await operatorToken({ amr: ['pwd'] }), nobody)).status).toBe(403);
+  });
+});
