@@ -153,7 +153,9 @@ describe('a crash right after any write of the move', () => {
       expect({ point, ch: { ...after, audit: 0 } }).toEqual({ point, ch: { ...before, audit: 0 } });
       await expectWholeIn(clean(), tenantId, 'CH');
     }
-    // The crashes fell in every step of the move.
+    // The crashes fell in every step of the move (and, for a tenant whose move took a write fewer than the
+    // counted one, after its final save: then the resume has nothing left to do).
+    statuses.delete('completed');
     expect([...statuses].sort()).toEqual(
       ['cleaning', 'copying', 'switching', 'validating', 'verifying'].sort(),
     );
