@@ -72,14 +72,20 @@ export const operatorAccessRequests: HttpFunction = {
       summary: 'Ask for time-limited access to one tenant, with a justification and a ticket.',
       access: { kind: 'operator', roles: ['Operator'] },
       body: accessRequestInputSchema,
+      idempotent: true,
       responses: [
         { status: 201, description: 'The request, pending approval.', schema: accessRequestSchema },
         ...BODY_ERRORS,
         ...OPERATOR_ERRORS,
         ...WRITE_ERRORS,
       ],
-      async handle({ services, principal, body, requestId }) {
-        const created = await services.operatorAccess.request(body, personOf(principal), requestId);
+      async handle({ services, principal, body, requestId, idempotencyKey }) {
+        const created = await services.operatorAccess.request(
+          body,
+          personOf(principal),
+          requestId,
+          idempotencyKey,
+        );
         return { status: 201, body: created, headers: { Location: accessRequestLocation(created.id) } };
       },
     }),

@@ -131,6 +131,7 @@ export const residencyMigration: HttpFunction = {
         'With {"dryRun":true}, only the plan.',
       access: { kind: 'tenant', roles: ['Privacy.Admin'] },
       body: migrationRequestSchema,
+      idempotent: true,
       responses: [
         { status: 200, description: 'The plan of a dry run.', schema: migrationPlanSchema },
         { status: 202, description: 'The move started; follow Location.', schema: migrationSchema },
@@ -138,9 +139,11 @@ export const residencyMigration: HttpFunction = {
         ...TENANT_ERRORS,
         ...WRITE_ERRORS,
       ],
-      async handle({ services, tenant, principal, body, requestId }) {
+      async handle({ services, tenant, principal, body, requestId, idempotencyKey }) {
         if (body.dryRun) return { status: 200, body: await services.residency.plan(tenant) };
-        const job = await services.residency.start(tenant, actorOf(principal), requestId);
+        const job = await services.residency.start(tenant, actorOf(principal), requestId, {
+          ...(idempotencyKey ? { idempotencyKey } : {}),
+        });
         return { status: 202, body: job, headers: { Location: migrationLocation(tenant.tenantId) } };
       },
     }),

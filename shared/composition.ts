@@ -110,9 +110,10 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   const poison = new PoisonQueue(storage.global, clock, {
     [QUEUES.personalDataEvents]: (message) => poisonedEvents.setAside(message),
   });
+  const idempotency = new IdempotencyStore(clock);
   const requests = new DataSubjectRequestService(
     repository,
-    new IdempotencyStore(clock),
+    idempotency,
     audit,
     workQueue,
     clock,
@@ -131,6 +132,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
       records,
       browser,
       restrictions,
+      idempotency,
       clock,
     ),
     adminContacts: new AdminContacts(records, browser, clock),
@@ -140,6 +142,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
       migrations,
       audit,
       workQueue,
+      idempotency,
       clock,
       fenceWaitMs / 1000,
     ),

@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/auditEvent';
 import type { Actor } from '../audit/auditEvent';
 import type { Clock } from '../clock';
 import { DomainError } from '../errors';
+import type { IdempotencyStore } from '../requests/idempotencyStore';
 import type { StorageAccounts } from '../storage/storageAccounts';
 import { QUEUES } from '../storage/names';
 import { tenantBlobPages, tenantRowPages } from '../storage/tenantRows';
@@ -26,6 +27,10 @@ export interface ResidencyView {
   migration: MigrationJob | null;
 }
 
+const IDEMPOTENCY_SCOPE = 'residency.migration';
+/** What a start's claim fingerprints (a dry run claims nothing). */
+const MOVE_BODY = { dryRun: false };
+
 export class ResidencyService {
   constructor(
     private readonly storage: StorageAccounts,
@@ -33,6 +38,7 @@ export class ResidencyService {
     private readonly jobs: MigrationStore,
     private readonly audit: AuditLog,
     private readonly workQueue: WorkQueue,
+    private readonly idempotency: IdempotencyStore,
     private readonly clock: Clock,
     /** The wait between the flag and the copy (twice the write fence's bound), for the estimate. */
     private readonly fenceWaitSeconds: number,
@@ -117,13 +123,25 @@ export class ResidencyService {
     actor: Actor,
     correlationId: string,
     /** Tests run the mover themselves: no message for another instance to pick up. */
-    options: { enqueue?: boolean } = {},
+    options: { enqueue?: boolean; idempotencyKey?: string } = {},
   ): Promise<MigrationJob> {
-    const to = this.targetOf(tenant);
     const now = this.clock();
+    let migrationId = newMigrationId(now);
+    if (options.idempotencyKey) {
+      // Before the eligibility check: a repeat after the move finished returns the move, not NotEligible.
+      // (A repeat during the move gets 423 with Retry-After, as every write of the tenant does then.)
+      const key = options.idempotencyKey;
+      const claim = await this.idempotency.claim(tenant, IDEMPOTENCY_SCOPE, key, MOVE_BODY, migrationId);
+      if (claim.replay) {
+        const earlier = await this.jobs.get(tenant.tenantId, claim.resourceId);
+        if (earlier) return earlier.job;
+        migrationId = claim.resourceId; // claimed by an attempt that stopped before storing its move
+      }
+    }
+    const to = this.targetOf(tenant);
     const job: MigrationJob = {
       tenantId: tenant.tenantId,
-      migrationId: newMigrationId(now),
+      migrationId,
       from: tenant.geography,
       to,
       status: 'validating',

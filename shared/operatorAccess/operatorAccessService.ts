@@ -10,6 +10,7 @@ import type { BrowsedRecord, RecordBrowser } from '../records/recordBrowser';
 import type { RecordStore } from '../records/recordStore';
 import type { RestrictionStore } from '../records/restrictions';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
+import type { IdempotencyStore } from '../requests/idempotencyStore';
 import type { RecordCategory } from '../vocabulary/categories';
 import type { DataSubject } from '../vocabulary/dataSubject';
 import {
@@ -45,25 +46,37 @@ export class OperatorAccessService {
     private readonly records: RecordStore,
     private readonly browser: RecordBrowser,
     private readonly restrictions: RestrictionStore,
+    private readonly idempotency: IdempotencyStore,
     private readonly clock: Clock,
   ) {}
 
-  /** An operator asks for access to one tenant. The tenant must exist (404 otherwise). */
+  /**
+   * An operator asks for access to one tenant. The tenant must exist (404 otherwise). With an idempotency key,
+   * the same operator's repeat within 24 h returns the first request (the claim lives in the tenant's
+   * geography, scoped to the requester, since operators do not belong to the tenant).
+   */
   async request(
     input: AccessRequestInput,
     requester: Person,
     correlationId: string,
+    idempotencyKey?: string,
   ): Promise<AccessRequestView> {
     const tenant = await this.directory.resolve(input.tenantId);
     const now = this.clock();
+    let key = newestFirstKey(now);
+    if (idempotencyKey) {
+      const id = newAccessRequest(input, requester, false, now, key).id;
+      const scope = `operatorAccess.request\n${requester.objectId}`;
+      const claim = await this.idempotency.claim(tenant, scope, idempotencyKey, input, id);
+      if (claim.replay) {
+        const earlier = await this.store.get(tenant, claim.resourceId);
+        if (earlier) return accessRequestView(earlier.request, now);
+        // The first attempt claimed the key but stopped before storing its request: this one stores it.
+        key = keyOfId(claim.resourceId).rowKey;
+      }
+    }
     const policy = await this.store.policy(tenant);
-    const request = newAccessRequest(
-      input,
-      requester,
-      policy.requireTenantApproval,
-      now,
-      newestFirstKey(now),
-    );
+    const request = newAccessRequest(input, requester, policy.requireTenantApproval, now, key);
     // The log first: an attempt is on record even if storing the request then fails.
     await this.record(tenant, request, 'requested', operatorActor(requester), correlationId, {
       durationMinutes: request.durationMinutes,

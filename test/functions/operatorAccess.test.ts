@@ -348,6 +348,45 @@ describe('decisions from every side', () => {
     }
   });
 
+  it('honours Idempotency-Key per operator: a retry returns the first request, another body is refused', async () => {
+    const operator = await operatorToken();
+    const headers = { 'Idempotency-Key': `ask-${randomUUID()}` };
+    const first = await host.call('POST', '/api/operator/access-requests', {
+      token: operator,
+      body: request(),
+      headers,
+    });
+    expect(first.status).toBe(201);
+    const again = await host.call('POST', '/api/operator/access-requests', {
+      token: operator,
+      body: request(),
+      headers,
+    });
+    expect({ status: again.status, id: again.body.id }).toEqual({ status: 201, id: first.body.id });
+    const changed = await host.call('POST', '/api/operator/access-requests', {
+      token: operator,
+      body: { ...request(), ticket: 'INC-9999' },
+      headers,
+    });
+    expect({ status: changed.status, code: changed.body.error.code }).toEqual({
+      status: 409,
+      code: 'Conflict',
+    });
+    // Another operator's same key is their own: a second request.
+    const other = await host.call('POST', '/api/operator/access-requests', {
+      token: await operatorToken({ objectId: randomUUID() }),
+      body: request(),
+      headers,
+    });
+    expect(other.status).toBe(201);
+    expect(other.body.id).not.toBe(first.body.id);
+    const listed = await host.call('GET', `/api/tenants/${tenantId}/access-requests?top=200`, {
+      token: admin,
+    });
+    const ids = listed.body.value.map((r: { id: string }) => r.id);
+    expect(ids.filter((id: string) => id === first.body.id)).toHaveLength(1);
+  });
+
   it('answers 404 TenantNotFound for a tenant that does not exist, after the operator checks', async () => {
     const nobody = randomUUID();
     const records = await read(await operatorToken(), nobody);

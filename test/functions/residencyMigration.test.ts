@@ -146,13 +146,20 @@ describe('a Swiss tenant moves from EU to CH once CH opens', () => {
     });
     expect(readerMove.status).toBe(403);
 
+    const moveKey = { 'Idempotency-Key': `move-${tenantId}` };
     const started = await host.call('POST', `/api/tenants/${tenantId}/residency/migration`, {
       token: admin,
       body: {},
+      headers: moveKey,
     });
     expect(started.status).toBe(202);
-    expect(started.headers.get('location')).toBe(`/api/tenants/${tenantId}/residency/migration`);
-    expect(started.body).toMatchObject({ status: 'validating', from: 'EU', to: 'CH' });
+    // The same key again during the move: 423 as every write then (the key holds; see below).
+    const repeated = await host.call('POST', `/api/tenants/${tenantId}/residency/migration`, {
+      token: admin,
+      body: {},
+      headers: moveKey,
+    });
+    expect(repeated.status).toBe(423);
     // Writes wait from here on: what the source holds now is what moves (the request's audit event included).
     const moving = await tenantFootprint('EU', tenantId);
 
@@ -190,6 +197,13 @@ describe('a Swiss tenant moves from EU to CH once CH opens', () => {
     // Where it is now: eligible no more, and another move is refused.
     const now = await host.call('GET', `/api/tenants/${tenantId}/residency`, { token: reader });
     expect(now.body).toMatchObject({ geography: 'CH', bestGeography: 'CH', eligible: false });
+    // A retry with the first call's key, even now, answers that move (not NotEligible).
+    const retried = await host.call('POST', `/api/tenants/${tenantId}/residency/migration`, {
+      token: admin,
+      body: {},
+      headers: moveKey,
+    });
+    expect(retried.body).toMatchObject({ migrationId: started.body.migrationId, status: 'completed' });
     const again = await host.call('POST', `/api/tenants/${tenantId}/residency/migration`, {
       token: admin,
       body: { dryRun: true },
