@@ -23,6 +23,7 @@ import { operatorAccessExpiry } from './operatorAccessExpiry';
 import { operatorRecords } from './operatorRecords';
 import { packageDownload } from './packageDownload';
 import { personalDataEvents } from './personalDataEvents';
+import { privacyReport } from './privacyReport';
 import { requestDeadlines } from './requestDeadlines';
 import { requestRecovery } from './requestRecovery';
 import { residency, residencyMigration } from './residency';
@@ -56,6 +57,7 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   dsrExport,
   packageDownload,
   restrictions,
+  privacyReport,
   auditEvents,
   auditVerification,
   residency,

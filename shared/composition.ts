@@ -19,6 +19,7 @@ import { MigrationStore } from './migration/migrationStore';
 import { AccessRequestStore } from './operatorAccess/accessRequestStore';
 import { OperatorAccessService } from './operatorAccess/operatorAccessService';
 import { RecordBrowser } from './records/recordBrowser';
+import { PrivacyReportService } from './reports/privacyReportService';
 import { AdminContacts } from './records/adminContacts';
 import { ResidencyMover } from './migration/residencyMover';
 import { ResidencyService } from './migration/residencyService';
@@ -66,6 +67,7 @@ export interface Services {
   mover: ResidencyMover;
   operatorAccess: OperatorAccessService;
   adminContacts: AdminContacts;
+  privacyReports: PrivacyReportService;
 }
 
 export interface ServiceOptions {
@@ -99,7 +101,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   // One key store for everyone: a data key destroyed here is forgotten by every reader of this instance.
   const subjectKeys = new SubjectKeyStore();
   const packages = new PackageStore(subjectKeys, expiry, clock);
-  const { records, restrictions, erasure, retention, pseudonymizer } = createRecordServices({
+  const { records, restrictions, erasure, retention, pseudonymizer, counts } = createRecordServices({
     subjectKeys,
     expiry,
     // An alias's own subject merged into an object subject takes its packages along.
@@ -136,6 +138,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
       clock,
     ),
     adminContacts: new AdminContacts(records, browser, clock),
+    privacyReports: new PrivacyReportService(repository, counts, expiry, restrictions, migrations, clock),
     residency: new ResidencyService(
       storage,
       directory,

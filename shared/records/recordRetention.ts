@@ -15,6 +15,7 @@ import {
 } from '../retention/expiryIndex';
 import { TABLES } from '../storage/names';
 import { deleteVersions, type RowKeys, type RowVersion, submitInBatches } from '../storage/tableBatches';
+import type { RecordCounts } from './recordCounts';
 import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition } from './recordKeys';
 import { isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
 
@@ -66,6 +67,7 @@ export class RecordRetention {
   constructor(
     private readonly subjectKeys: SubjectKeyStore,
     private readonly expiry: ExpiryIndex,
+    private readonly recordCounts: RecordCounts,
   ) {}
 
   /**
@@ -110,6 +112,10 @@ export class RecordRetention {
       const category = categoryOfRow(row.rowKey) as RecordCategory;
       counts[category] = (counts[category] ?? 0) + 1;
     }
+    await this.recordCounts.add(
+      tenant,
+      Object.fromEntries(Object.entries(counts).map(([category, n]) => [category, -n])),
+    );
     return counts;
   }
 

@@ -3,6 +3,7 @@
 import { Pseudonymizer } from '../crypto/pseudonymizer';
 import { SubjectKeyStore } from '../records/subjectKeys';
 import { ExpiryIndex } from '../retention/expiryIndex';
+import { RecordCounts } from './recordCounts';
 import { RecordRetention } from './recordRetention';
 import { RecordStore } from './recordStore';
 import { RecordWriter } from './recordWriter';
@@ -20,6 +21,7 @@ export interface RecordServices {
   restrictions: RestrictionStore;
   erasure: SubjectErasure;
   retention: RecordRetention;
+  counts: RecordCounts;
 }
 
 export interface RecordServiceOptions {
@@ -35,7 +37,8 @@ export function createRecordServices(options: RecordServiceOptions): RecordServi
   const pseudonymizer = options.pseudonymizer ?? new Pseudonymizer();
   const expiry = options.expiry ?? new ExpiryIndex();
   const identity = new SubjectIdentity(pseudonymizer);
-  const writer = new RecordWriter(subjectKeys, expiry);
+  const counts = new RecordCounts();
+  const writer = new RecordWriter(subjectKeys, expiry, counts);
   const restrictions = new RestrictionStore();
   const merge = new SubjectMerge(identity, writer, subjectKeys, restrictions, options.transferPackages);
   return {
@@ -45,7 +48,8 @@ export function createRecordServices(options: RecordServiceOptions): RecordServi
     identity,
     records: new RecordStore(subjectKeys, pseudonymizer, identity, writer, merge),
     restrictions,
-    erasure: new SubjectErasure(subjectKeys, identity, restrictions),
-    retention: new RecordRetention(subjectKeys, expiry),
+    erasure: new SubjectErasure(subjectKeys, identity, restrictions, counts),
+    retention: new RecordRetention(subjectKeys, expiry, counts),
+    counts,
   };
 }

@@ -9,6 +9,7 @@ import type { TenantScope } from '../residency/tenantDirectory';
 import { type ExpiryEntry, type ExpiryIndex, expiryKeys, recordExpiries } from '../retention/expiryIndex';
 import { TABLES } from '../storage/names';
 import { BATCH_LIMIT, submitInBatches } from '../storage/tableBatches';
+import type { RecordCounts } from './recordCounts';
 import { lookupKeys, recordsPartition } from './recordKeys';
 import {
   deleteIfPresent,
@@ -44,6 +45,7 @@ export class RecordWriter {
   constructor(
     private readonly subjectKeys: SubjectKeyStore,
     private readonly expiry: ExpiryIndex,
+    private readonly counts: RecordCounts,
   ) {}
 
   /**
@@ -65,6 +67,10 @@ export class RecordWriter {
     };
     const written = await writeIfNewer(await this.records(tenant), entity);
     if (written.outcome === 'stale') return written;
+    // Counted once, when the row is created; a replacement or the same version again changes no count.
+    if (written.outcome === 'stored' && !written.replaced) {
+      await this.counts.add(tenant, { [version.category]: 1 });
+    }
     // Also for the same version again: a write that stopped before its entries finishes them now.
     const now = this.entriesOf(
       subjectKey,
@@ -218,6 +224,7 @@ export class RecordWriter {
     }
     try {
       await records.deleteEntity(partitionKey, row.rowKey, { etag: row.etag });
+      await this.counts.add(tenant, { [row.category]: -1 });
       return true;
     } catch (error) {
       if (isStatus(error, 404)) return true;

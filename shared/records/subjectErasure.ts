@@ -8,7 +8,9 @@ import type { SubjectKeyStore } from '../records/subjectKeys';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { CONTAINERS, TABLES } from '../storage/names';
 import { submitInBatches } from '../storage/tableBatches';
-import { lookupKeys, recordKeyOfRow, recordsPartition, subjectRows } from './recordKeys';
+import type { RecordCategory } from '../vocabulary/categories';
+import type { RecordCounts } from './recordCounts';
+import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition, subjectRows } from './recordKeys';
 import type { RestrictionStore } from './restrictions';
 import type { SubjectIdentity } from './subjectIdentity';
 
@@ -28,6 +30,7 @@ export class SubjectErasure {
     private readonly subjectKeys: SubjectKeyStore,
     private readonly identity: SubjectIdentity,
     private readonly restrictions: RestrictionStore,
+    private readonly counts: RecordCounts,
   ) {}
 
   async erase(tenant: TenantScope, subjectKey: string): Promise<ErasureResult> {
@@ -73,10 +76,16 @@ export class SubjectErasure {
           : []),
       ]),
     );
-    const erased = await submitInBatches(
-      records,
-      recordRows.map((row): TransactionAction => ['delete', { partitionKey, rowKey: row.rowKey }]),
-    );
+    // Category by category, so the counters lose exactly what went (rows already gone are not counted).
+    let erased = 0;
+    for (const [category, rows] of byCategory(recordRows)) {
+      const gone = await submitInBatches(
+        records,
+        rows.map((row): TransactionAction => ['delete', { partitionKey, rowKey: row.rowKey }]),
+      );
+      await this.counts.add(tenant, { [category]: -gone });
+      erased += gone;
+    }
     await this.restrictions.lift(tenant, subjectKey);
     // The merged alias subjects' redirects name this subject: they go too.
     for (const aliasSubject of merged) {
@@ -98,6 +107,15 @@ export class SubjectErasure {
     await this.identity.forget(tenant, subjectKey);
     return { records: erased, packagesDeleted };
   }
+}
+
+function byCategory(rows: readonly PartitionRow[]): Map<RecordCategory, PartitionRow[]> {
+  const groups = new Map<RecordCategory, PartitionRow[]>();
+  for (const row of rows) {
+    const category = categoryOfRow(row.rowKey) as RecordCategory;
+    groups.set(category, [...(groups.get(category) ?? []), row]);
+  }
+  return groups;
 }
 
 async function listPartition(records: TableClient, partitionKey: string): Promise<PartitionRow[]> {

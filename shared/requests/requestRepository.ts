@@ -102,6 +102,27 @@ export class RequestRepository {
     }
   }
 
+  /** Requests received in [from, to] (their ids say when), newest first, a page at a time. */
+  async *receivedBetween(tenant: TenantScope, from: Date, to: Date): AsyncGenerator<DataSubjectRequest[]> {
+    yield* requestsReceivedBetween(await this.table(tenant), tenant.tenantId, from, to);
+  }
+
+  /** Every request in one of `statuses`, whenever received (the open ones are few). */
+  async *withStatus(
+    tenant: TenantScope,
+    statuses: readonly RequestStatus[],
+  ): AsyncGenerator<DataSubjectRequest[]> {
+    if (statuses.length === 0) return;
+    const either = statuses.map((status) => odata`status eq ${status}`).join(' or ');
+    const filter = odata`PartitionKey eq ${tenant.tenantId}` + ` and (${either})`;
+    const table = await this.table(tenant);
+    for await (const page of table
+      .listEntities<RequestEntity>({ queryOptions: { filter, select: ['document'] } })
+      .byPage({ maxPageSize: 1000 })) {
+      if (page.length > 0) yield page.map((entity) => JSON.parse(entity.document) as DataSubjectRequest);
+    }
+  }
+
   async list(
     tenant: TenantScope,
     filter: RequestFilter,
@@ -120,6 +141,30 @@ export class RequestRepository {
       .byPage({ maxPageSize: top + 1 });
     const found = await keysetPage(pages, top, scope, (entity) => entity.rowKey);
     return { ...found, items: found.items.map((entity) => fromEntity(entity).request) };
+  }
+}
+
+/** The id prefix of a request received at `time`: ids sort newest first by it (newRequestId). */
+const idPrefixAt = (time: Date) =>
+  (MAX_TIME - Math.min(Math.max(time.getTime(), 0), MAX_TIME)).toString(36).padStart(9, '0');
+
+/** Requests received in [from, to], newest first, a storage page at a time (one key range of the partition). */
+async function* requestsReceivedBetween(
+  table: TableClient,
+  tenantId: string,
+  from: Date,
+  to: Date,
+): AsyncGenerator<DataSubjectRequest[]> {
+  const filter =
+    odata`PartitionKey eq ${tenantId} and RowKey ge ${idPrefixAt(to)}` +
+    odata` and RowKey lt ${`${idPrefixAt(from)}~`}`;
+  for await (const page of table
+    .listEntities<RequestEntity>({ queryOptions: { filter, select: ['document'] } })
+    .byPage({ maxPageSize: 1000 })) {
+    const requests = page
+      .map((entity) => JSON.parse(entity.document) as DataSubjectRequest)
+      .filter((r) => Date.parse(r.receivedAt) >= from.getTime() && Date.parse(r.receivedAt) <= to.getTime());
+    if (requests.length > 0) yield requests;
   }
 }
 

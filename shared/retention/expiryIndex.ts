@@ -204,6 +204,24 @@ export class ExpiryIndex {
   }
 
   /**
+   * The keys of every entry due on or before `lastDay` (yyyy-mm-dd), a page at a time: what the privacy
+   * report forecasts from. Keys alone say the day and the kind (expiryKeys), so no entry body is read; the
+   * work is in proportion to what falls due by then, not to what is stored.
+   */
+  async *dueKeys(tenant: TenantScope, lastDay: string): AsyncGenerator<string[]> {
+    const day = compactDay(lastDay);
+    const table = await this.table(tenant);
+    const filter =
+      `PartitionKey ge '${tenant.tenantId}_x' and PartitionKey le '${tenant.tenantId}_x${day.slice(0, 6)}'` +
+      ` and RowKey lt '${day}~'`;
+    for await (const page of table
+      .listEntities({ queryOptions: { filter, select: ['RowKey'] } })
+      .byPage({ maxPageSize: 1000 })) {
+      if (page.length > 0) yield page.map((row) => row.rowKey!);
+    }
+  }
+
+  /**
    * Deletes entries that were carried out, each only as it was read: an entry rewritten meanwhile to name a
    * new version of its row stays for the next run (one rewritten with the same content goes).
    */

@@ -25,6 +25,8 @@ export const TABLES = {
   expiry: 'expiry',
   /** Operator access requests for the tenant (newest first) and its policy (`~policy`). */
   operatorAccess: 'operatorAccess',
+  /** Records held per category: PartitionKey `${tenantId}_counts`, one row per shard (recordCounts.ts). */
+  recordCounts: 'recordCounts',
 } as const;
 
 /** Queues live in the global account; their messages name a tenant, never personal data, except events. */
