@@ -27,6 +27,31 @@ describe('GET /api/openapi.json', () => {
     }
   });
 
+  it('names the roles of every operation that needs a token, and documents Idempotency-Key where honoured', async () => {
+    const doc = (await host.call('GET', '/api/openapi.json')).body;
+    for (const fn of functionRegistry) {
+      if (fn.kind !== 'http') continue;
+      for (const [method, op] of Object.entries(fn.operations)) {
+        const documented = doc.paths[`/api/${fn.route}`][method.toLowerCase()];
+        const where = `${method} ${fn.route}`;
+        if (op.access.kind === 'public') {
+          expect({ where, security: documented.security }).toEqual({ where, security: [] });
+          continue;
+        }
+        const roles = op.access.roles === 'anyUser' ? ['any signed-in user'] : op.access.roles;
+        for (const role of roles)
+          expect({ where, description: documented.description }).toEqual({
+            where,
+            description: expect.stringContaining(role),
+          });
+        const header = (documented.parameters ?? []).some(
+          (p: { in: string; name: string }) => p.in === 'header' && p.name === 'Idempotency-Key',
+        );
+        expect({ where, idempotencyKey: header }).toEqual({ where, idempotencyKey: op.idempotent === true });
+      }
+    }
+  });
+
   it('names the server it is served from', async () => {
     const doc = (await host.call('GET', '/api/openapi.json')).body;
     expect(doc.servers).toEqual([{ url: host.baseUrl }]);
