@@ -24,6 +24,7 @@ import { operatorRecords } from './operatorRecords';
 import { packageDownload } from './packageDownload';
 import { personalDataEvents } from './personalDataEvents';
 import { privacyReport } from './privacyReport';
+import { terms, termsAcceptanceMe, termsAcceptances, termsVersions } from './terms';
 import { requestDeadlines } from './requestDeadlines';
 import { requestRecovery } from './requestRecovery';
 import { residency, residencyMigration } from './residency';
@@ -58,6 +59,10 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   packageDownload,
   restrictions,
   privacyReport,
+  terms,
+  termsVersions,
+  termsAcceptances,
+  termsAcceptanceMe,
   auditEvents,
   auditVerification,
   residency,

@@ -20,6 +20,8 @@ import { AccessRequestStore } from './operatorAccess/accessRequestStore';
 import { OperatorAccessService } from './operatorAccess/operatorAccessService';
 import { RecordBrowser } from './records/recordBrowser';
 import { PrivacyReportService } from './reports/privacyReportService';
+import { TermsService } from './terms/termsService';
+import { TermsStore } from './terms/termsStore';
 import { AdminContacts } from './records/adminContacts';
 import { ResidencyMover } from './migration/residencyMover';
 import { ResidencyService } from './migration/residencyService';
@@ -68,6 +70,7 @@ export interface Services {
   operatorAccess: OperatorAccessService;
   adminContacts: AdminContacts;
   privacyReports: PrivacyReportService;
+  terms: TermsService;
 }
 
 export interface ServiceOptions {
@@ -139,6 +142,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     ),
     adminContacts: new AdminContacts(records, browser, clock),
     privacyReports: new PrivacyReportService(repository, counts, expiry, restrictions, migrations, clock),
+    terms: new TermsService(new TermsStore(), records, browser, restrictions, audit, clock),
     residency: new ResidencyService(
       storage,
       directory,

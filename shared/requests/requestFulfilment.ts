@@ -216,7 +216,9 @@ export class RequestFulfilment {
     const items: Array<Record<string, unknown> & { outcome: RectificationOutcome }> = [];
     for (const item of request.rectifications ?? []) {
       let outcome: RectificationOutcome;
-      if (item.category === 'systemLog') outcome = 'SystemGeneratedLog';
+      // An acceptance of the terms is evidence of what the user did, written by the service like a log.
+      if (item.category === 'systemLog' || item.category === 'termsAcceptance')
+        outcome = 'SystemGeneratedLog';
       else if (DEVICE_REPORTED_CATEGORIES.includes(item.category)) outcome = 'DeviceReported';
       else {
         const changed = await this.records.rewrite(

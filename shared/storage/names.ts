@@ -27,6 +27,8 @@ export const TABLES = {
   operatorAccess: 'operatorAccess',
   /** Records held per category: PartitionKey `${tenantId}_counts`, one row per shard (recordCounts.ts). */
   recordCounts: 'recordCounts',
+  /** Published terms and privacy statement versions: PartitionKey the tenant id, newest first (termsStore.ts). */
+  terms: 'terms',
 } as const;
 
 /** Queues live in the global account; their messages name a tenant, never personal data, except events. */

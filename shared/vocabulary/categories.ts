@@ -13,10 +13,17 @@ export const RECORD_CATEGORIES = [
   'systemLog',
   /** A tenant admin's own contact data (SPEC §9), kept through /admin-contacts/me. */
   'adminContact',
+  /** A user's acceptances and withdrawals of the tenant's terms (SPEC §10), kept through /terms/acceptances. */
+  'termsAcceptance',
 ] as const;
 export type RecordCategory = (typeof RECORD_CATEGORIES)[number];
 
-/** Categories the platform reports in events; admin contacts are kept only through their own API. */
+/** Categories the service collects itself, through their own APIs, never from events. */
+export const SERVICE_CATEGORIES = ['adminContact', 'termsAcceptance'] as const;
+type ServiceCategory = (typeof SERVICE_CATEGORIES)[number];
+
+/** Categories the platform reports in events. */
 export const EVENT_CATEGORIES = RECORD_CATEGORIES.filter(
-  (category): category is Exclude<RecordCategory, 'adminContact'> => category !== 'adminContact',
+  (category): category is Exclude<RecordCategory, ServiceCategory> =>
+    !(SERVICE_CATEGORIES as readonly string[]).includes(category),
 );

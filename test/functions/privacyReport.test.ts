@@ -302,6 +302,7 @@ describe('privacy report: records, purges, restrictions, residency', () => {
         usage: 1,
         systemLog: 1,
         adminContact: 0,
+        termsAcceptance: 0,
       },
       total: 8,
       source: 'counters',
