@@ -87,9 +87,15 @@ export class RecordStore {
     const rowKey = recordRowKey(input.category, recordKey);
     const content = recordContent(pseudonymKey, input);
     const records = await this.records(tenant);
-    const to = subject.subjectKey;
 
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      // An alias's own subject that an event has linked to an object id meanwhile (`~linked`) takes no more
+      // records: they go where it was merged. Otherwise a retry could take this record for one to move back
+      // from the object subject, and remove it there while the merge removes it here.
+      const to =
+        subject.holder === 'alias'
+          ? await this.currentSubject(tenant, subject.subjectKey)
+          : subject.subjectKey;
       const lookup = await this.recordLookup(tenant, recordKey);
       const from = lookup?.subjectKey;
       let deletedAt = deletionFor(input.occurredAt, deletionsOf(lookup));
@@ -123,7 +129,9 @@ export class RecordStore {
         return 'stale';
       }
       if (from !== to && !(await this.pointLookup(tenant, recordKey, lookup, to))) continue;
-      if (subject.holder === 'alias') await this.followLink(tenant, to, input.subject);
+      if (subject.holder === 'alias' && to === subject.subjectKey) {
+        await this.followLink(tenant, to, input.subject);
+      }
       return 'stored';
     }
     throw new Error('The record kept moving concurrently.');

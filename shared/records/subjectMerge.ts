@@ -75,12 +75,15 @@ export class SubjectMerge {
 
   private async moveRecords(tenant: TenantScope, records: TableClient, from: string, to: string) {
     const fromPartition = recordsPartition(tenant.tenantId, from);
-    const dataKey = await this.subjectKeys.find(tenant, from);
+    let dataKey: Buffer | undefined;
     const lookups = await tenant.account.table(TABLES.recordLookup);
     for await (const row of records.listEntities<RecordEntity>({
       queryOptions: { filter: `PartitionKey eq '${fromPartition}' and ${RECORDS_ONLY}` },
     })) {
       const stored = { ...row, etag: row.etag };
+      // Read once a row is there, never before: the first event of the alias creates its key just before
+      // its row, so a key read earlier could miss a key that a row listed now was sealed with.
+      dataKey ??= await this.subjectKeys.find(tenant, from);
       if (dataKey) {
         await this.writer.write(tenant, to, {
           category: row.category as RecordCategory,

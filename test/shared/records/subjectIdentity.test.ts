@@ -183,8 +183,11 @@ describe('one person is one subject', () => {
     expect(await keyOf(tenant, { upn: name })).toBe(objectKey);
   });
 
+  // 40 rounds: two races lost a record here about once in 40 (a merge that read the alias's key before the
+  // alias's first event created it; a retried alias event that moved the record back out of the object
+  // subject while the merge removed it from the alias's).
   it('concurrent first events of one person, with and without the object id, end as one subject', async () => {
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 40; round++) {
       const tenant = testTenantScope(storage);
       const name = upn();
       const objectId = randomUUID();
