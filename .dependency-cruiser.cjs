@@ -21,6 +21,8 @@ const LAYERS = [
   ['^shared/records/'],
   ['^shared/exports/'],
   ['^shared/requests/'],
+  // Alert data requests: extractions through the export packages and links, deletions through retention.
+  ['^shared/alertRequests/'],
   ['^shared/purge/'],
   // Operator access: grants, and reads of records under them.
   ['^shared/operatorAccess/'],
@@ -65,6 +67,7 @@ const DOMAIN = [
   '^shared/residency/geography\\.ts$',
   '^shared/migration/migrationJob\\.ts$',
   '^shared/operatorAccess/accessRequest\\.ts$',
+  '^shared/alertRequests/alertDataRequest\\.ts$',
   '^shared/exports/redaction\\.ts$',
   '^shared/records/(personalDataEvent|personalDataRecord|systemLogPseudonyms)\\.ts$',
   '^shared/audit/(auditChain|auditEvent)\\.ts$',

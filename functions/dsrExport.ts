@@ -9,7 +9,7 @@ import { TENANT_ERRORS } from '../shared/http/standardResponses';
 import type { HttpFunction } from '../shared/hosting/functionDefinition';
 import { requestIdParams } from './dsrRequest';
 
-const downloadLinkSchema = z
+export const downloadLinkSchema = z
   .object({ url: z.url(), expiresAt: z.iso.datetime(), sha256: z.string(), sizeBytes: z.number().int() })
   .meta({ id: 'DownloadLink' });
 

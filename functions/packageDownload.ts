@@ -13,7 +13,9 @@ const downloadParams = z.object({
     .string()
     .max(4096)
     .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/)
-    .describe('The token of a link from GET .../dsr/{requestId}/export.'),
+    .describe(
+      'The token of a link from GET .../dsr/{requestId}/export or .../alert-data-requests/{alertRequestId}/export.',
+    ),
 });
 
 export const packageDownload: HttpFunction = {

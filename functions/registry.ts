@@ -2,6 +2,9 @@
 // local/ serves the same list. Add a new function here and both hosts have it.
 import type { FunctionDefinition } from '../shared/hosting/functionDefinition';
 import { adminContactList, adminContactMe } from './adminContacts';
+import { alertDataExport, alertDataRequest, alertDataRequests } from './alertDataRequests';
+import { alertDataWork } from './alertDataWork';
+import { alertRequestRecovery } from './alertRequestRecovery';
 import { auditEvents } from './auditEvents';
 import { auditVerification } from './auditVerification';
 import { dsrApprove, dsrCancel, dsrDecline, dsrExtend, dsrRetry } from './dsrDecisions';
@@ -69,6 +72,9 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   residencyMigration,
   adminContactMe,
   adminContactList,
+  alertDataRequests,
+  alertDataRequest,
+  alertDataExport,
   tenantAccessRequests,
   tenantAccessRequest,
   tenantAccessApprove,
@@ -83,10 +89,12 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   operatorRecords,
   personalDataEvents,
   dsrWork,
+  alertDataWork,
   retentionPurge,
   retentionWork,
   requestDeadlines,
   requestRecovery,
+  alertRequestRecovery,
   residencyWork,
   residencyRecovery,
   operatorAccessExpiry,

@@ -234,6 +234,8 @@ module globalStorage 'modules/storageAccount.bicep' = {
       'retention-work-poison'
       'residency-work'
       'residency-work-poison'
+      'alert-data-work'
+      'alert-data-work-poison'
     ]
     principalId: appIdentity.properties.principalId
     roleDefinitionIds: dataAccountRoles
@@ -261,6 +263,7 @@ module geographyStorage 'modules/storageAccount.bicep' = [
         'restrictions'
         'expiry'
         'operatorAccess'
+        'alertDataRequests'
       ]
       containerNames: [
         'export-packages'

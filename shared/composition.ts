@@ -23,6 +23,11 @@ import { PrivacyReportService } from './reports/privacyReportService';
 import { TermsService } from './terms/termsService';
 import { TermsStore } from './terms/termsStore';
 import { AdminContacts } from './records/adminContacts';
+import { AlertRequestFulfilment } from './alertRequests/alertRequestFulfilment';
+import { AlertRequestRecovery } from './alertRequests/alertRequestRecovery';
+import { AlertRequestService } from './alertRequests/alertRequestService';
+import { AlertRequestStore } from './alertRequests/alertRequestStore';
+import { DeviceRecords } from './records/deviceRecords';
 import { ResidencyMover } from './migration/residencyMover';
 import { ResidencyService } from './migration/residencyService';
 import type { WriteFence } from './storage/residencyGuard';
@@ -71,6 +76,9 @@ export interface Services {
   adminContacts: AdminContacts;
   privacyReports: PrivacyReportService;
   terms: TermsService;
+  alertRequests: AlertRequestService;
+  alertFulfilment: AlertRequestFulfilment;
+  alertRecovery: AlertRequestRecovery;
 }
 
 export interface ServiceOptions {
@@ -127,6 +135,25 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   const migrations = new MigrationStore(storage);
   const fenceWaitMs = 2 * config.residency.fenceSeconds * 1000;
   const browser = new RecordBrowser(subjectKeys);
+  const downloads = new PackageLinks(
+    requests,
+    packages,
+    directory,
+    pseudonymizer,
+    audit,
+    (tenant, subjectKey) => records.currentSubject(tenant, subjectKey),
+    clock,
+  );
+  // Alert data requests (SPEC §9): each extraction's package key is held under a data key of its own (a
+  // pseudo subject `alertreq-<id>`), so the package store, links and expiry work for it unchanged.
+  const alertRequests = new AlertRequestService(
+    new AlertRequestStore(),
+    new IdempotencyStore(clock),
+    audit,
+    workQueue,
+    downloads,
+    clock,
+  );
   return {
     config,
     clock,
@@ -191,14 +218,19 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
       workQueue,
       clock,
     ),
-    downloads: new PackageLinks(
-      requests,
-      packages,
+    downloads,
+    alertRequests,
+    alertFulfilment: new AlertRequestFulfilment(
       directory,
-      pseudonymizer,
-      audit,
+      alertRequests,
+      new DeviceRecords(subjectKeys, pseudonymizer),
+      retention,
+      restrictions,
       (tenant, subjectKey) => records.currentSubject(tenant, subjectKey),
+      packages,
+      audit,
       clock,
     ),
+    alertRecovery: new AlertRequestRecovery(directory, alertRequests, workQueue, clock),
   };
 }

@@ -250,6 +250,7 @@ async function writeEntries(
       regulation: input.request.regulation,
       receivedAt: input.request.receivedAt,
       subject: input.request.subject,
+      deviceNames: input.request.deviceNames,
     },
     generatedAt: input.generatedAt.toISOString(),
     files,

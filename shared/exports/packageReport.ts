@@ -8,14 +8,18 @@ import type { DataSubject } from '../vocabulary/dataSubject';
 import type { PackagedRecord } from './packageRecords';
 import { BatchedWriter } from './packageStreams';
 
-/** What the manifest says about the request (a data subject request, as the requests capability has it). */
+/**
+ * What the manifest says about the request: a data subject request (its regulation and subject), or an
+ * alert data request (the devices whose alerts the package holds).
+ */
 export interface PackageRequest {
   id: string;
   tenantId: string;
   type: string;
-  regulation: string;
+  regulation?: string;
   receivedAt: string;
-  subject: DataSubject;
+  subject?: DataSubject;
+  deviceNames?: readonly string[];
 }
 
 /**
@@ -95,14 +99,14 @@ export function reportHead(
   counts: Record<string, number>,
   deletedCounts: Record<string, number>,
 ): string {
-  const subject = [request.subject.upn, request.subject.email, request.subject.objectId]
+  const subject = [request.subject?.upn, request.subject?.email, request.subject?.objectId]
     .filter((identifier): identifier is string => identifier !== undefined)
     .map(escapeHtml)
     .join('<br>');
   const details: [string, string][] = [
     ['Request', escapeHtml(request.id)],
     ['Type', escapeHtml(request.type)],
-    ['Regulation', escapeHtml(request.regulation)],
+    ['Regulation', escapeHtml(request.regulation ?? '')],
     ['Received', escapeHtml(request.receivedAt)],
     ['Generated', escapeHtml(generatedAt.toISOString())],
     ['Data subject', subject],

@@ -51,7 +51,7 @@ export async function healthReport(
       }
     }),
   );
-  const queues = [QUEUES.personalDataEvents, QUEUES.dsrWork, QUEUES.retentionWork];
+  const queues = [QUEUES.personalDataEvents, QUEUES.dsrWork, QUEUES.retentionWork, QUEUES.alertDataWork];
   const counts = await Promise.all(
     queues.map(async (queue): Promise<[string, number | null]> => {
       try {

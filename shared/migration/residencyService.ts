@@ -127,10 +127,16 @@ export class ResidencyService {
   ): Promise<MigrationJob> {
     const now = this.clock();
     let migrationId = newMigrationId(now);
-    if (options.idempotencyKey) {
-      // Before the eligibility check: a repeat after the move finished returns the move, not NotEligible.
-      // (A repeat during the move gets 423 with Retry-After, as every write of the tenant does then.)
-      const key = options.idempotencyKey;
+    const key = options.idempotencyKey;
+    if (key) {
+      // A retry of a start that succeeded answers its move, even once the move made the tenant ineligible.
+      const known = await this.idempotency.find(tenant, IDEMPOTENCY_SCOPE, key, MOVE_BODY);
+      const earlier = known && (await this.jobs.get(tenant.tenantId, known));
+      if (earlier) return earlier.job;
+    }
+    // Refused before anything is written: a refusal leaves no claim behind.
+    const to = this.targetOf(tenant);
+    if (key) {
       const claim = await this.idempotency.claim(tenant, IDEMPOTENCY_SCOPE, key, MOVE_BODY, migrationId);
       if (claim.replay) {
         const earlier = await this.jobs.get(tenant.tenantId, claim.resourceId);
@@ -138,7 +144,6 @@ export class ResidencyService {
         migrationId = claim.resourceId; // claimed by an attempt that stopped before storing its move
       }
     }
-    const to = this.targetOf(tenant);
     const job: MigrationJob = {
       tenantId: tenant.tenantId,
       migrationId,

@@ -35,6 +35,29 @@ export class IdempotencyStore {
     return tenant.account.table(TABLES.idempotency);
   }
 
+  /**
+   * The resource an earlier claim of `key` (within the window) names, read only: what a create checks before
+   * it may refuse (a retry of a create that succeeded is answered with its resource, not refused).
+   */
+  async find(tenant: TenantScope, scope: string, key: string, body: unknown): Promise<string | undefined> {
+    const table = await this.table(tenant);
+    let existing;
+    try {
+      existing = await table.getEntity<ClaimEntity>(tenant.tenantId, sha256(`${scope}\n${key}`));
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+    if (this.clock().getTime() - Date.parse(existing.claimedAt) >= IDEMPOTENCY_WINDOW_MS) return undefined;
+    if (existing.fingerprint !== sha256(JSON.stringify(body))) {
+      throw new DomainError(
+        'Conflict',
+        'This Idempotency-Key was already used with a different request body.',
+      );
+    }
+    return existing.resourceId;
+  }
+
   /** Claims `key` for `resourceId`, or returns the earlier claim of the same key within the window. */
   async claim(
     tenant: TenantScope,

@@ -14,9 +14,18 @@ export const LINK_TOKEN_TYPE = 'pkg-link+jwt';
 export const LINK_CLOCK_TOLERANCE_SECONDS = 30;
 const LINK_KEY_INFO = 'package-download-link';
 
+/**
+ * What made a package, and what its link's audit events name as their target: a data subject request, or
+ * an alert data request (SPEC §9). Links of data subject requests carry no claim for it.
+ */
+export const PACKAGE_SOURCES = ['dataSubjectRequest', 'alertDataRequest'] as const;
+export type PackageSourceType = (typeof PACKAGE_SOURCES)[number];
+
 export interface PackageLinkClaims {
   tenantId: string;
   requestId: string;
+  /** The kind of request `requestId` is; absent: a data subject request. */
+  source?: PackageSourceType;
   /** The subject whose data key wraps the package key, when the link was issued. */
   subjectKey: string;
   packageRow: string;
@@ -33,6 +42,7 @@ const claimsSchema = z.object({
   jti: z.string().min(1).max(64),
   exp: z.number().int(),
   purpose: z.literal(LINK_PURPOSE),
+  src: z.enum(PACKAGE_SOURCES).optional(),
 });
 
 /**
@@ -49,6 +59,7 @@ export function signPackageLink(claims: PackageLinkClaims, key: Uint8Array): Pro
     rid: claims.requestId,
     pkg: claims.packageRow,
     purpose: LINK_PURPOSE,
+    ...(claims.source && claims.source !== 'dataSubjectRequest' ? { src: claims.source } : {}),
   })
     .setProtectedHeader({ alg: 'HS256', typ: LINK_TOKEN_TYPE })
     .setSubject(claims.subjectKey)
@@ -98,6 +109,7 @@ export async function verifyPackageLink(
   return {
     tenantId: claims.tid,
     requestId: claims.rid,
+    ...(claims.src ? { source: claims.src } : {}),
     subjectKey: claims.sub,
     packageRow: claims.pkg,
     linkId: claims.jti,

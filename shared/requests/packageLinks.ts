@@ -1,5 +1,6 @@
-// Download links to access and export packages: single-purpose, valid 15 minutes, served by the function app,
-// which decrypts the package as it streams it. Each link issued and each download is audited.
+// Download links to packages (access and export packages of data subject requests, extractions of alert data
+// requests): single-purpose, valid 15 minutes, served by the function app, which decrypts the package as it
+// streams it. Each link issued and each download is audited, naming the request that made the package.
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
@@ -9,7 +10,13 @@ import type { Pseudonymizer } from '../crypto/pseudonymizer';
 import { DomainError, notFound } from '../errors';
 import type { PackageStore } from '../exports/packageStore';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
-import { claimedTenant, linkSigningKey, signPackageLink, verifyPackageLink } from './packageLinkToken';
+import {
+  claimedTenant,
+  linkSigningKey,
+  type PackageSourceType,
+  signPackageLink,
+  verifyPackageLink,
+} from './packageLinkToken';
 import type { ChangeContext, DataSubjectRequestService } from './requestService';
 
 export const LINK_LIFETIME_MS = 15 * 60 * 1000;
@@ -32,6 +39,21 @@ export interface PackageDownload {
   fileName: string;
 }
 
+/** The request a package was made for: what a link's audit events name as their target. */
+export interface PackageSource {
+  type: PackageSourceType;
+  id: string;
+}
+
+/** A stored package as its request keeps it: where its index row is, and the integrity of its ZIP. */
+export interface LinkedPackage {
+  packageRow: string;
+  /** The subject (or an alert request's pseudo subject) whose data key wraps the package key. */
+  subjectKey: string;
+  sha256: string;
+  sizeBytes: number;
+}
+
 /** Where a subject's packages are now: a subject merged into another has had its packages moved there. */
 export type CurrentSubject = (tenant: TenantScope, subjectKey: string) => Promise<string>;
 
@@ -39,6 +61,9 @@ export type CurrentSubject = (tenant: TenantScope, subjectKey: string) => Promis
 interface PackageResult {
   package?: { blobName: string; packageRow?: string; subjectKey?: string; sha256: string; sizeBytes: number };
 }
+
+const packageGone = (requestId: string) =>
+  notFound(`The package of request ${requestId} (packages are kept 30 days after completion)`);
 
 // One answer for every refusal, so a caller learns nothing about which check a link failed.
 const linkNotFound = () =>
@@ -70,28 +95,55 @@ export class PackageLinks {
     if (request.status !== 'completed' || !pkg) {
       throw new DomainError('InvalidState', `The package is not ready: the request is '${request.status}'.`);
     }
-    const gone = notFound(`The package of request ${requestId} (packages are kept 30 days after completion)`);
     // A package of before packages were encrypted has no index row: it cannot be served any more.
-    if (!pkg.packageRow || !pkg.subjectKey) throw gone;
+    if (!pkg.packageRow || !pkg.subjectKey) throw packageGone(requestId);
     const subjectKey = await this.currentSubject(tenant, pkg.subjectKey);
+    return this.issueFor(
+      tenant,
+      { type: 'dataSubjectRequest', id: requestId },
+      { packageRow: pkg.packageRow, subjectKey, sha256: pkg.sha256, sizeBytes: pkg.sizeBytes },
+      change,
+      baseUrl,
+    );
+  }
+
+  /**
+   * A link to a stored package of a request that the caller has found ready (a completed request of its
+   * own kind); NotFound when the package is gone (expired, or its data key destroyed).
+   */
+  async issueFor(
+    tenant: TenantScope,
+    source: PackageSource,
+    pkg: LinkedPackage,
+    change: ChangeContext,
+    baseUrl: string,
+  ): Promise<PackageLink> {
     try {
-      await this.packages.describe(tenant, subjectKey, pkg.packageRow);
+      await this.packages.describe(tenant, pkg.subjectKey, pkg.packageRow);
     } catch (error) {
-      if (error instanceof DomainError && error.code === 'NotFound') throw gone;
+      if (error instanceof DomainError && error.code === 'NotFound') throw packageGone(source.id);
       throw error;
     }
     const linkId = randomUUID();
     // Whole seconds, as the token's `exp` has them, so the answer says exactly when the link stops working.
     const expiresAt = new Date(Math.floor((this.clock().getTime() + LINK_LIFETIME_MS) / 1000) * 1000);
     const token = await signPackageLink(
-      { tenantId: tenant.tenantId, requestId, subjectKey, packageRow: pkg.packageRow, linkId, expiresAt },
+      {
+        tenantId: tenant.tenantId,
+        requestId: source.id,
+        source: source.type,
+        subjectKey: pkg.subjectKey,
+        packageRow: pkg.packageRow,
+        linkId,
+        expiresAt,
+      },
       await this.signingKey(tenant),
     );
     await this.audit.append(tenant, {
       id: randomUUID(),
       action: 'export.linkIssued',
       actor: change.actor,
-      target: { type: 'dataSubjectRequest', id: requestId },
+      target: { type: source.type, id: source.id },
       outcome: 'success',
       correlationId: change.correlationId,
       details: { linkId, expiresAt: expiresAt.toISOString(), sha256: pkg.sha256 },
@@ -127,7 +179,7 @@ export class PackageLinks {
         id: randomUUID(),
         action: 'export.downloaded',
         actor: DOWNLOAD_ACTOR,
-        target: { type: 'dataSubjectRequest', id: claims.requestId },
+        target: { type: claims.source ?? 'dataSubjectRequest', id: claims.requestId },
         outcome: 'success',
         correlationId: claims.linkId,
         details: { linkId: claims.linkId, sizeBytes: opened.sizeBytes },

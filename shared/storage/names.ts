@@ -29,6 +29,8 @@ export const TABLES = {
   recordCounts: 'recordCounts',
   /** Published terms and privacy statement versions: PartitionKey the tenant id, newest first (termsStore.ts). */
   terms: 'terms',
+  /** Alert data requests of the tenant's security admins (newest first); device names as given. */
+  alertDataRequests: 'alertDataRequests',
 } as const;
 
 /** Queues live in the global account; their messages name a tenant, never personal data, except events. */
@@ -42,6 +44,9 @@ export const QUEUES = {
   /** Residency moves, one message per slice of a migration's work (ids only). */
   residencyWork: 'residency-work',
   residencyWorkPoison: 'residency-work-poison',
+  /** Alert data requests' extraction or deletion (ids only). */
+  alertDataWork: 'alert-data-work',
+  alertDataWorkPoison: 'alert-data-work-poison',
 } as const;
 
 /** Blob containers in each geography's account. */

@@ -103,8 +103,34 @@ const EXAMPLE_BODIES: Record<string, unknown[]> = {
       rectifications: [{ category: 'directory', recordId: 'r-1', field: 'department', value: 'Marketing' }],
     },
   ],
+  createAlertDataRequest: [
+    {
+      action: 'extract',
+      deviceNames: ['ADELE-PC', 'contoso-adele-01.contoso.local'],
+      reason: 'Incident 4711',
+    },
+    { action: 'delete', deviceNames: ['KIOSK-7'], reason: 'Shared device retired' },
+  ],
   declineDataSubjectRequest: [{ reason: 'requester could not be verified' }],
   extendDataSubjectRequest: [{ reason: 'many systems involved' }],
+  publishTerms: [
+    {
+      language: 'de-CH',
+      title: 'Nutzungsbedingungen',
+      summary: 'Kurz',
+      text: 'Text',
+      requireReacceptance: true,
+    },
+    { language: 'en', title: 'Terms', text: 'We manage your device.' },
+  ],
+  // The hash of 'We manage your device.' (the second example above).
+  acceptTerms: [
+    {
+      version: 1,
+      sha256: '3312d790f3f79c2ea96556472a01a578f74ee803afb6d517a2caf9d026a2ab5f',
+      deviceName: 'ADELE-PC',
+    },
+  ],
 };
 
 const ERROR_CODES: readonly ErrorCode[] = [
@@ -160,11 +186,16 @@ let grantId: string;
 let policyChanged = false;
 /** The caller's own admin contact was written (PUT or DELETE answered 2xx): its record rows are expected. */
 let contactWritten = false;
+/** A 2xx PUT .../terms published a version; a 2xx acceptance or withdrawal wrote the caller's record. */
+let termsPublished = false;
+let termsAccepted = false;
 
 /** What 2xx answers may have written. */
 const created = new Set<string>();
 const decided = new Set<string>();
 let createdWithKey = 0;
+/** Resources created under an Idempotency-Key (each claims its key once). */
+const keyed = new Set<string>();
 const statuses = new Map<string, Map<number, number>>();
 
 interface Call {
@@ -637,6 +668,7 @@ describe('HTTP, through the local host', () => {
           requestId: 'declined',
           token: 'x',
           accessRequestId: 'x',
+          alertRequestId: 'x',
         });
         for (const method of HTTP_METHODS.filter((m) => !fn.operations[m])) {
           const body =
@@ -699,8 +731,16 @@ describe('HTTP, through the local host', () => {
               const id = (answer.body as { id?: unknown })?.id;
               if (operation.op.operationId === 'setOperatorAccessPolicy') policyChanged = true;
               if (operation.op.operationId.endsWith('MyAdminContact')) contactWritten = true;
+              if (operation.op.operationId === 'publishTerms') termsPublished = true;
+              if (['acceptTerms', 'withdrawMyTermsAcceptance'].includes(operation.op.operationId)) {
+                termsAccepted = true;
+              }
+              // Every create under a key claims it once (a request, an operator access request).
+              if (operation.op.idempotent && typeof id === 'string' && fuzz.idempotencyKey !== undefined) {
+                if (!keyed.has(id)) createdWithKey += 1;
+                keyed.add(id);
+              }
               if (operation.op.operationId === 'createDataSubjectRequest' && typeof id === 'string') {
-                if (!created.has(id) && fuzz.idempotencyKey !== undefined) createdWithKey += 1;
                 created.add(id);
               } else if (typeof id === 'string') {
                 decided.add(id);
@@ -733,6 +773,8 @@ describe('HTTP, through the local host', () => {
       const events = (await host.services.audit.list(tenant, {}, { top: 200 })).items.slice(auditBefore);
       for (const event of events) {
         if (policyChanged && event.action === 'operatorAccess.policyChanged') continue;
+        if (termsPublished && event.action === 'terms.published') continue;
+        if (termsAccepted && ['terms.accepted', 'terms.withdrawn'].includes(event.action)) continue;
         // Operator reads under the grant are audited against it.
         expect([...allowed, grantId]).toContain(event.target.id);
       }
@@ -750,11 +792,16 @@ describe('HTTP, through the local host', () => {
         TABLES.idempotency,
         TABLES.operatorAccess,
         // The caller's own admin contact: a record, its lookups and its expiry entry (after a DELETE).
-        ...(contactWritten ? [TABLES.records, TABLES.recordLookup, TABLES.expiry, TABLES.tenantSecrets] : []),
+        ...(contactWritten || termsAccepted
+          ? [TABLES.records, TABLES.recordLookup, TABLES.expiry, TABLES.tenantSecrets, TABLES.recordCounts]
+          : []),
+        ...(termsPublished ? [TABLES.terms] : []),
       ];
       const elsewhere = changes.filter((c) => c.account !== tenant.geography || !expected.includes(c.table));
       expect(elsewhere).toEqual([]);
-      if (allowed.size === 0 && !contactWritten && !policyChanged) expect(changes).toEqual([]);
+      if (allowed.size === 0 && !contactWritten && !policyChanged && !termsPublished && !termsAccepted) {
+        expect(changes).toEqual([]);
+      }
     }, 60_000);
   });
 });

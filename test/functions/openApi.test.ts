@@ -152,6 +152,7 @@ describe('GET /api/health', () => {
     }
     // Every queue whose failures an operator must see, retention's included.
     expect(Object.keys(result.body.poisonMessages).sort()).toEqual([
+      'alert-data-work-poison',
       'dsr-work-poison',
       'personal-data-events-poison',
       'retention-work-poison',

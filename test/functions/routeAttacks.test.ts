@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 
 import { decodeJwt, type JWTPayload } from 'jose';
 
+import { alertDataWork } from '../../functions/alertDataWork';
 import { dsrWork } from '../../functions/dsrWork';
 import { functionRegistry } from '../../functions/registry';
 import { azuriteConnectionString, DEV_ACCOUNT } from '../../local/azurite';
@@ -80,6 +81,9 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   denyTenantAccessRequest: { reason: 'Denied by an attacker' },
   setOperatorAccessPolicy: { requireTenantApproval: true },
   putMyAdminContact: { displayName: 'An attacker', email: 'attacker@example.com' },
+  createAlertDataRequest: { action: 'delete', deviceNames: ['ATTACK-PC'], reason: 'An attacker' },
+  publishTerms: { language: 'en', title: 'Terms by an attacker', text: 'Attack' },
+  acceptTerms: { version: 1, sha256: '0'.repeat(64) },
 };
 
 /** The service provider's own tenant: operators sign in there (OPERATOR_TENANT_ID). */
@@ -218,6 +222,16 @@ beforeAll(async () => {
   await services.requests.decide(tenantA, requestA.id, 'approve', setupActor);
   await step('fulfil');
   const requestB = await services.requests.create(tenantB, exportInput, setupActor);
+  // Alert data requests: a completed extraction of tenant A's (with a package to link to), one of B's.
+  const alertInput = { action: 'extract' as const, deviceNames: ['SETUP-PC'], reason: 'Setup' };
+  const alertRequestA = await services.alertRequests.create(tenantA, alertInput, setupActor);
+  await invokeQueue(
+    alertDataWork,
+    services,
+    { tenantId: tenantA.tenantId, requestId: alertRequestA.id },
+    invocationContext('alertDataWork'),
+  );
+  const alertRequestB = await services.alertRequests.create(tenantB, alertInput, setupActor);
   // A past move of tenant A's (one that failed and was rolled back), so that its status route names one.
   const at = new Date().toISOString();
   await new MigrationStore(services.storage).create({
@@ -249,6 +263,19 @@ beforeAll(async () => {
     tenantA,
     { objectId: adminAId, upn: 'admin@a.example' },
     { displayName: 'Admin A', email: 'admin@a.example' },
+  );
+  // Tenant A has terms, and its admin accepted them, so terms and terms/acceptances/me name something real.
+  const published = await services.terms.publish(
+    tenantA,
+    { language: 'en', title: 'Terms of A', text: 'Terms of tenant A' },
+    setupActor.actor,
+    'setup',
+  );
+  await services.terms.accept(
+    tenantA,
+    { objectId: adminAId, upn: 'admin@a.example' },
+    { version: published.version, sha256: published.sha256 },
+    'setup',
   );
   const link = await call('GET', `/api/tenants/${tenantA.tenantId}/dsr/${requestA.id}/export`, adminA);
   if (link.status !== 200) throw new Error(`No package link for the setup: ${JSON.stringify(link.body)}`);
@@ -289,8 +316,14 @@ beforeAll(async () => {
     requestId: requestA.id,
     token: linkToken,
     accessRequestId: grantA.id,
+    alertRequestId: alertRequestA.id,
   };
-  foreignValues = { tenantId: tenantA.tenantId, requestId: requestB.id, accessRequestId: requestOfB.id };
+  foreignValues = {
+    tenantId: tenantA.tenantId,
+    requestId: requestB.id,
+    accessRequestId: requestOfB.id,
+    alertRequestId: alertRequestB.id,
+  };
 });
 
 afterAll(() => host?.stop());
