@@ -1,16 +1,16 @@
 // Records held per category of a tenant, kept as counters so that the privacy report (SPEC §9) reads a few
 // rows whatever the number of records. Table `recordCounts` of the tenant's geography: PartitionKey
 // `${tenantId}_counts`, one row per shard (`shard_00`..`shard_15`) with a number per category (`n_<category>`);
-// the tenant's count of a category is the sum over its shards. A change goes to a random shard under that
-// shard's ETag, so concurrent writers rarely meet and never lose each other's changes.
+// the tenant's count of a category is the sum over its shards. A change is made under its shard's ETag, so
+// concurrent writers never lose each other's changes; a writer that meets another moves on to the next shard
+// and starts there from then on, so writers that run side by side spread over the shards while a tenant
+// written one change at a time keeps a single row.
 //
 // Every place that creates or deletes a record row reports here (RecordWriter for writes and moves between
 // subjects, RecordRetention for purges and anonymisation, SubjectErasure); a passive deletion removes the
 // counters with every other row of the tenant, and a residency move copies them. Redelivered work does not
 // count twice: only a row actually created or deleted is counted. A process that stops between a record's
 // write and its count leaves that one change uncounted: the counters are a report figure, not a ledger.
-import { randomInt } from 'node:crypto';
-
 import type { TableClient } from '@azure/data-tables';
 
 import type { TenantScope } from '../residency/tenantDirectory';
@@ -31,6 +31,9 @@ const column = (category: RecordCategory) => `n_${category}`;
 type ShardEntity = Record<string, unknown> & { partitionKey: string; rowKey: string; etag?: string };
 
 export class RecordCounts {
+  /** Where this instance starts: shard 0 until it meets a concurrent writer, then the shard after. */
+  private start = 0;
+
   /** Adds (or, negative, takes away) records per category. */
   async add(tenant: TenantScope, deltas: CategoryDeltas): Promise<void> {
     const changes = Object.entries(deltas).filter(([, n]) => n !== undefined && n !== 0) as [
@@ -40,7 +43,7 @@ export class RecordCounts {
     if (changes.length === 0) return;
     const table = await this.table(tenant);
     const partitionKey = countsPartition(tenant.tenantId);
-    let shard = randomInt(COUNT_SHARDS);
+    let shard = this.start;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const rowKey = shardRow(shard);
       const current = await orAbsent(table.getEntity<ShardEntity>(partitionKey, rowKey));
@@ -55,6 +58,7 @@ export class RecordCounts {
         if (!(isStatus(error, 412) || isStatus(error, 409))) throw error;
       }
       shard = (shard + 1) % COUNT_SHARDS;
+      this.start = shard;
     }
     throw new Error('Record counters: every shard kept changing under this update.');
   }
