@@ -17,7 +17,8 @@ const LAYERS = [
   [`^shared/crypto/(?!${KEY_CUSTODY})`],
   ['^shared/auth/'],
   ['^shared/audit/'],
-  ['^shared/retention/'],
+  // What is disclosed about each category (register and access report): words, retention, geography.
+  ['^shared/retention/', '^shared/transparency/(categoryDisclosure|disclosureHtml|htmlText)\\.ts$'],
   ['^shared/records/'],
   ['^shared/exports/'],
   ['^shared/requests/'],
@@ -26,6 +27,8 @@ const LAYERS = [
   ['^shared/purge/'],
   // Operator access: grants, and reads of records under them.
   ['^shared/operatorAccess/'],
+  // Transparency: the processing register, built from every table the service enforces.
+  ['^shared/transparency/(?!(categoryDisclosure|disclosureHtml|htmlText)\\.ts$)'],
   // Residency moves: they copy every capability's rows, so they sit above all of them.
   ['^shared/migration/'],
   ['^shared/http/'],
@@ -63,7 +66,8 @@ const upward = LAYERS.flatMap((layer, index) => {
 const DOMAIN = [
   '^shared/vocabulary/',
   '^shared/requests/(lifecycle|dueDates|dataSubjectRequest|stepFailure)\\.ts$',
-  '^shared/retention/(retentionPolicy|alertAnonymisation)\\.ts$',
+  '^shared/retention/(retentionPolicy|alertAnonymisation|categoryRetention)\\.ts$',
+  '^shared/transparency/(categoryDisclosure|disclosureHtml|htmlText|processingRegister|registerHtml)\\.ts$',
   '^shared/residency/geography\\.ts$',
   '^shared/migration/migrationJob\\.ts$',
   '^shared/operatorAccess/accessRequest\\.ts$',

@@ -5,6 +5,7 @@ import { z } from 'zod';
 
 import { actorOf } from '../shared/auth/principal';
 import { operation } from '../shared/http/apiOperation';
+import { accepts } from '../shared/http/contentNegotiation';
 import { collection, collectionSchema, pageRequestOf, pagingQuery } from '../shared/http/paging';
 import { BODY_ERRORS, TENANT_ERRORS, WRITE_ERRORS } from '../shared/http/standardResponses';
 import type { HttpFunction } from '../shared/hosting/functionDefinition';
@@ -98,11 +99,4 @@ export const dsrRequests: HttpFunction = {
 };
 
 /** Whether the caller asked for CSV (`Accept: text/csv`, alone or preferred among others). */
-export function wantsCsv(accept: string | null): boolean {
-  return (accept ?? '')
-    .split(',')
-    .some(
-      (part) =>
-        part.trim().toLowerCase().split(';')[0] === 'text/csv' && !/;\s*q=0(\.0*)?\s*(;|$)/i.test(part),
-    );
-}
+export const wantsCsv = (accept: string | null): boolean => accepts(accept, 'text/csv');

@@ -7,12 +7,12 @@ import { operation } from '../shared/http/apiOperation';
 import { collectionSchema, pageRequestOf, pagingQuery, collection } from '../shared/http/paging';
 import { TENANT_ERRORS } from '../shared/http/standardResponses';
 import type { HttpFunction } from '../shared/hosting/functionDefinition';
-import { RECORD_CATEGORIES } from '../shared/vocabulary/categories';
+import { categorySchema } from '../shared/vocabulary/categorySchema';
 
 const recordSchema = z
   .object({
     subjectRef: z.string().describe('Pseudonymous reference of the data subject.'),
-    category: z.enum(RECORD_CATEGORIES),
+    category: categorySchema,
     recordId: z.string(),
     occurredAt: z.string(),
     deletedAt: z.string().optional(),
@@ -36,7 +36,7 @@ export const operatorRecords: HttpFunction = {
       summary: "Read a tenant's records under an active access grant, within its scope.",
       access: { kind: 'operator', roles: ['Operator'] },
       query: z.strictObject({
-        category: z.enum(RECORD_CATEGORIES).optional(),
+        category: categorySchema.optional(),
         upn: z.string().trim().min(3).max(320).optional(),
         objectId: z.uuid().optional(),
         email: z.email().max(320).optional(),

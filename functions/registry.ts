@@ -27,6 +27,7 @@ import { operatorRecords } from './operatorRecords';
 import { packageDownload } from './packageDownload';
 import { personalDataEvents } from './personalDataEvents';
 import { privacyReport } from './privacyReport';
+import { processingRegister } from './processingRegister';
 import { terms, termsAcceptanceMe, termsAcceptances, termsVersions } from './terms';
 import { requestDeadlines } from './requestDeadlines';
 import { requestRecovery } from './requestRecovery';
@@ -62,6 +63,7 @@ export const functionRegistry: readonly FunctionDefinition[] = [
   packageDownload,
   restrictions,
   privacyReport,
+  processingRegister,
   terms,
   termsVersions,
   termsAcceptances,

@@ -4,12 +4,12 @@ import { z } from 'zod';
 
 import { operation } from '../shared/http/apiOperation';
 import type { HttpFunction } from '../shared/hosting/functionDefinition';
-import { RECORD_CATEGORIES } from '../shared/vocabulary/categories';
 import {
   RETENTION_POLICY,
   type RetentionAction,
   type RetentionRule,
 } from '../shared/retention/retentionPolicy';
+import { categorySchema } from '../shared/vocabulary/categorySchema';
 
 const RETENTION_ACTIONS = ['delete', 'anonymise'] as const satisfies readonly RetentionAction[];
 const RETENTION_FROM = [
@@ -30,7 +30,7 @@ export const retentionRuleSchema = z
       z.strictObject({ years: z.number().int().positive() }),
     ]),
     from: z.enum(RETENTION_FROM).describe('The moment the period counts from.'),
-    categories: z.array(z.enum(RECORD_CATEGORIES)).optional(),
+    categories: z.array(categorySchema).optional(),
   })
   .meta({ id: 'RetentionRule' });
 

@@ -21,6 +21,7 @@ import { OperatorAccessService } from './operatorAccess/operatorAccessService';
 import { RecordBrowser } from './records/recordBrowser';
 import { PrivacyReportService } from './reports/privacyReportService';
 import { TermsService } from './terms/termsService';
+import { ProcessingRegisterService } from './transparency/processingRegisterService';
 import { TermsStore } from './terms/termsStore';
 import { AdminContacts } from './records/adminContacts';
 import { AlertRequestFulfilment } from './alertRequests/alertRequestFulfilment';
@@ -76,6 +77,7 @@ export interface Services {
   adminContacts: AdminContacts;
   privacyReports: PrivacyReportService;
   terms: TermsService;
+  processingRegister: ProcessingRegisterService;
   alertRequests: AlertRequestService;
   alertFulfilment: AlertRequestFulfilment;
   alertRecovery: AlertRequestRecovery;
@@ -135,6 +137,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   const migrations = new MigrationStore(storage);
   const fenceWaitMs = 2 * config.residency.fenceSeconds * 1000;
   const browser = new RecordBrowser(subjectKeys);
+  const accessRequests = new AccessRequestStore(storage);
   const downloads = new PackageLinks(
     requests,
     packages,
@@ -159,7 +162,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     clock,
     operatorAccess: new OperatorAccessService(
       directory,
-      new AccessRequestStore(storage),
+      accessRequests,
       audit,
       records,
       browser,
@@ -170,6 +173,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     adminContacts: new AdminContacts(records, browser, clock),
     privacyReports: new PrivacyReportService(repository, counts, expiry, restrictions, migrations, clock),
     terms: new TermsService(new TermsStore(), records, browser, restrictions, audit, clock),
+    processingRegister: new ProcessingRegisterService(accessRequests, config.operators, clock),
     residency: new ResidencyService(
       storage,
       directory,

@@ -30,7 +30,12 @@ export interface ServiceConfig {
    * admin can assign app roles in their own tenant, so a role alone proves nothing), and only from a
    * workstation whose sign-in satisfied the authentication context. Without a tenant, no one is an operator.
    */
-  operators: { tenantId?: string; authContext: string };
+  operators: {
+    tenantId?: string;
+    authContext: string;
+    /** Where the operations staff who may hold grants work (the processing register names them). */
+    staffLocations: readonly string[];
+  };
   /** Residency moves (SPEC §8). */
   residency: {
     /** How stale a directory entry may be when the write fence checks a write against it. */
@@ -83,6 +88,16 @@ const envSchema = z.object({
     .trim()
     .regex(/^c([1-9]|[1-9][0-9])$/, 'must be an authentication context id, c1..c99')
     .default('c1'),
+  OPERATOR_STAFF_LOCATIONS: z
+    .string()
+    .default('United States, India')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((location) => location.trim())
+        .filter((location) => location.length > 0),
+    )
+    .pipe(z.array(z.string().max(100)).max(20)),
   RESIDENCY_FENCE_SECONDS: z.coerce.number().min(0).max(300).default(15),
   RESIDENCY_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
 });
@@ -162,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     operators: {
       ...(e.OPERATOR_TENANT_ID ? { tenantId: e.OPERATOR_TENANT_ID.toLowerCase() } : {}),
       authContext: e.OPERATOR_AUTH_CONTEXT,
+      staffLocations: e.OPERATOR_STAFF_LOCATIONS,
     },
     residency: {
       fenceSeconds: e.RESIDENCY_FENCE_SECONDS,

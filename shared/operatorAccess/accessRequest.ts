@@ -8,8 +8,12 @@ import { z } from 'zod';
 import { DomainError } from '../errors';
 import { RECORD_CATEGORIES, type RecordCategory } from '../vocabulary/categories';
 import { type DataSubject, subjectSchema } from '../vocabulary/dataSubject';
+import { categorySchema } from '../vocabulary/categorySchema';
 
 export const UNDECIDED_EXPIRY_MS = 12 * 60 * 60 * 1000;
+/** How long a grant may run, in minutes (SPEC §9). */
+export const MIN_GRANT_MINUTES = 15;
+export const MAX_GRANT_MINUTES = 480;
 export const ACCESS_STATUSES = ['pending', 'active', 'denied', 'revoked', 'expired'] as const;
 export type AccessStatus = (typeof ACCESS_STATUSES)[number];
 /** Who decided: an operator approver, or the tenant (its Privacy.Admin). */
@@ -17,7 +21,7 @@ export type Party = 'operator' | 'tenant';
 
 export const accessScopeSchema = z
   .strictObject({
-    categories: z.array(z.enum(RECORD_CATEGORIES)).min(1).max(RECORD_CATEGORIES.length).optional(),
+    categories: z.array(categorySchema).min(1).max(RECORD_CATEGORIES.length).optional(),
     subject: subjectSchema.optional(),
   })
   .meta({ id: 'OperatorAccessScope' });
@@ -33,7 +37,7 @@ export const accessRequestInputSchema = z
       .min(1)
       .max(64)
       .regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, 'printable ASCII'),
-    durationMinutes: z.number().int().min(15).max(480),
+    durationMinutes: z.number().int().min(MIN_GRANT_MINUTES).max(MAX_GRANT_MINUTES),
     scope: accessScopeSchema.optional(),
   })
   .meta({ id: 'OperatorAccessRequestInput' });

@@ -2,8 +2,9 @@
 import { z } from 'zod';
 
 import type { Actor } from '../audit/auditEvent';
-import { RECORD_CATEGORIES, type RecordCategory } from '../vocabulary/categories';
+import type { RecordCategory } from '../vocabulary/categories';
 import { type DataSubject, subjectSchema } from '../vocabulary/dataSubject';
+import { categorySchema } from '../vocabulary/categorySchema';
 
 export const REQUEST_TYPES = ['access', 'export', 'delete', 'rectify', 'restrict', 'unrestrict'] as const;
 export type RequestType = (typeof REQUEST_TYPES)[number];
@@ -40,7 +41,7 @@ export const DATA_SUBJECT_TYPES = [
 ] as const;
 
 export const rectificationSchema = z.strictObject({
-  category: z.enum(RECORD_CATEGORIES),
+  category: categorySchema,
   recordId: z.string().min(1).max(200).optional(),
   field: z.string().min(1).max(100),
   value: z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]),
