@@ -52,7 +52,10 @@ export function pageHead(title: string, lang = 'en'): string {
 
 export const PAGE_TAIL = '</body>\n</html>\n';
 
-/** One card per category: name in words, what it holds, source, purpose, recipients, retention, storage. */
+/**
+ * One card per category: name in words, what it holds, source, purpose, recipients, retention and its
+ * geography (how and where that geography stores data is the same for every category: see storageFacts).
+ */
 export function categoryCards(
   categories: readonly CategoryDisclosure[],
   extra?: (c: CategoryDisclosure) => string,
@@ -67,7 +70,7 @@ export function categoryCards(
 <dt>Whose data it is</dt><dd>${escapeHtml(c.subjects)}</dd>
 <dt>Who receives it</dt><dd>${escapeHtml(c.recipients)}</dd>
 <dt>How long it is kept</dt><dd>${escapeHtml(c.retention.words)}</dd>
-<dt>Where it is stored</dt><dd>${escapeHtml(`The ${c.storedIn.geography} geography (${c.storedIn.serves}): ${c.storedIn.how}.`)}</dd>
+<dt>Where it is stored</dt><dd>${escapeHtml(`The ${c.storedIn.geography} geography`)}</dd>
 ${extra ? extra(c) : ''}</dl>
 </section>`,
   );
@@ -84,6 +87,14 @@ export function rightsSection(rights: readonly SubjectRight[]): string {
 </section>`,
   );
   return `<h2>Your rights</h2>\n<div class="cards">\n${cards.join('\n')}\n</div>\n`;
+}
+
+/** Where and how the data is stored, said once for every category. */
+export function storageFact(c: CategoryDisclosure): [string, string] {
+  return [
+    'Where it is stored',
+    escapeHtml(`The ${c.storedIn.geography} geography (${c.storedIn.serves}): ${c.storedIn.how}.`),
+  ];
 }
 
 /** A definition list of facts (label → already escaped HTML). */

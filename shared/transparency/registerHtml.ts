@@ -1,6 +1,6 @@
 // The processing register as a page a person reads (GET .../processing-register with Accept: text/html),
 // from the same value as the JSON. Pure.
-import { categoryCards, facts, pageHead, PAGE_TAIL } from './disclosureHtml';
+import { categoryCards, facts, pageHead, PAGE_TAIL, storageFact } from './disclosureHtml';
 import { escapeHtml } from './htmlText';
 import type { ProcessingRegister } from './processingRegister';
 
@@ -17,14 +17,13 @@ export function registerHtml(register: ProcessingRegister): string {
       ],
       ['Processor', `${escapeHtml(register.processor.name)}: ${escapeHtml(register.processor.role)}`],
       ['Generated', escapeHtml(register.generatedAt)],
+      ...(register.categories[0] ? [storageFact(register.categories[0])] : []),
+      ['Staff access', escapeHtml(register.categories[0]?.staffAccess ?? '')],
       ['Transfers', escapeHtml(register.transfers)],
       ['Profiling, advertising, marketing', escapeHtml(register.profilingAdvertisingMarketing)],
     ]),
     '<h2>Categories of personal data</h2>\n',
-    categoryCards(register.categories, (c) => {
-      const staff = register.categories.find((r) => r.category === c.category)?.staffAccess ?? '';
-      return `<dt>Staff access</dt><dd>${escapeHtml(staff)}</dd>\n`;
-    }),
+    categoryCards(register.categories),
     '<h2>Retention rules</h2>\n<div class="scroll"><table>\n<thead><tr><th>Data</th><th>Action</th><th>After</th><th>Counted from</th></tr></thead>\n<tbody>\n',
     ...register.retentionPolicy.map(
       (rule) =>
