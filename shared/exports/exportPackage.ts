@@ -11,6 +11,15 @@ import archiverModule, { type Archiver, type ZipOptions } from 'archiver';
 
 import type { AuditEvent } from '../audit/auditEvent';
 import type { PersonalDataRecord } from '../records/personalDataRecord';
+import {
+  type CategoryDisclosure,
+  discloseCategory,
+  NO_PROFILING,
+  SUBJECT_RIGHTS,
+  type SubjectRight,
+} from '../transparency/categoryDisclosure';
+import { RECORD_CATEGORIES } from '../vocabulary/categories';
+import type { Geography } from '../vocabulary/geographies';
 import { type PackageRequest, REPORT_TAIL, ReportBody, reportHead } from './packageReport';
 export type { PackageRequest } from './packageReport';
 import { recordPackager, redactAuditEvent } from './packageRecords';
@@ -44,6 +53,12 @@ export interface ExportPackageInput {
    * ZIP, which is what the subject receives once it is decrypted.
    */
   encrypt?: Transform;
+  /**
+   * A data subject's package answers GDPR Art. 15 in full: per category present, what it is in words, its
+   * purpose, source, retention, storage location and recipients, then the subject's rights
+   * (transparency/categoryDisclosure.ts), in `manifest.json` and `report.html`. Where the tenant's data lives.
+   */
+  disclosure?: { geography: Geography };
 }
 
 export interface PackageManifest {
@@ -52,6 +67,24 @@ export interface PackageManifest {
   files: PackageFile[];
   /** Records per category, and `auditEvents`. */
   counts: Record<string, number>;
+  /** For a data subject's package: what each category present is, and the subject's rights. */
+  disclosure?: PackageDisclosure;
+}
+
+export interface PackageDisclosure {
+  categories: CategoryDisclosure[];
+  rights: readonly SubjectRight[];
+  profiling: string;
+}
+
+/** What a package discloses about the categories it holds (those with at least one record). */
+export function packageDisclosure(geography: Geography, counts: Record<string, number>): PackageDisclosure {
+  const present = RECORD_CATEGORIES.filter((category) => (counts[category] ?? 0) > 0);
+  return {
+    categories: present.map((category) => discloseCategory(category, geography)),
+    rights: SUBJECT_RIGHTS,
+    profiling: NO_PROFILING,
+  };
 }
 
 export interface PackageResult {
@@ -232,10 +265,11 @@ async function writeEntries(
   counts.auditEvents = auditCount;
   files.push(await audit.close(auditCount));
 
+  const disclosure = input.disclosure ? packageDisclosure(input.disclosure.geography, counts) : undefined;
   if (report) {
     await report.close();
     const entry = open(REPORT_FILE);
-    entry.append(reportHead(input.request, input.generatedAt, counts, deletedCounts));
+    entry.append(reportHead(input.request, input.generatedAt, counts, deletedCounts, disclosure));
     // The tables were kept on local disk while the records streamed by, so the report never sits in memory.
     for await (const chunk of createReadStream(report.path)) await entry.writeBytes(chunk as Buffer);
     entry.append(REPORT_TAIL);
@@ -255,6 +289,7 @@ async function writeEntries(
     generatedAt: input.generatedAt.toISOString(),
     files,
     counts,
+    ...(disclosure ? { disclosure } : {}),
   };
   // Last, so that it can list every other file with its hash.
   const manifestEntry = open(MANIFEST_FILE);

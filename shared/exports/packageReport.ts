@@ -7,6 +7,17 @@ import type { AuditEvent } from '../audit/auditEvent';
 import type { DataSubject } from '../vocabulary/dataSubject';
 import type { PackagedRecord } from './packageRecords';
 import { BatchedWriter } from './packageStreams';
+import type { CategoryDisclosure, SubjectRight } from '../transparency/categoryDisclosure';
+import {
+  categoryCards,
+  facts,
+  pageHead,
+  PAGE_TAIL,
+  rightsSection,
+  storageFact,
+} from '../transparency/disclosureHtml';
+import { escapeHtml } from '../transparency/htmlText';
+import { CATEGORY_WORDS } from '../vocabulary/categoryWords';
 
 /**
  * What the manifest says about the request: a data subject request (its regulation and subject), or an
@@ -37,13 +48,13 @@ export class ReportBody extends BatchedWriter {
   }
 
   startCategory(category: string): void {
-    this.append(`<section>\n<h2>${escapeHtml(category)}</h2>\n`);
+    this.append(`<section>\n<h2>${escapeHtml(categoryHeading(category))}</h2>\n`);
   }
 
   record(record: PackagedRecord, first: boolean): void {
     if (first) {
       this.append(
-        '<table>\n<thead><tr><th>Record</th><th>Occurred</th><th>Deleted</th><th>Device</th><th>Data</th></tr></thead>\n<tbody>\n',
+        '<div class="scroll"><table>\n<thead><tr><th>Record</th><th>Occurred</th><th>Deleted</th><th>Device</th><th>Data</th></tr></thead>\n<tbody>\n',
       );
     }
     this.append(
@@ -54,7 +65,7 @@ export class ReportBody extends BatchedWriter {
   }
 
   endCategory(count: number): void {
-    this.append(count === 0 ? '<p>No records.</p>\n</section>\n' : '</tbody>\n</table>\n</section>\n');
+    this.append(count === 0 ? '<p>No records.</p>\n</section>\n' : '</tbody>\n</table></div>\n</section>\n');
   }
 
   startAuditEvents(): void {
@@ -64,7 +75,7 @@ export class ReportBody extends BatchedWriter {
   auditEvent(event: AuditEvent, first: boolean): void {
     if (first) {
       this.append(
-        '<table>\n<thead><tr><th>Time</th><th>Action</th><th>Actor</th><th>Target</th><th>Outcome</th><th>Details</th></tr></thead>\n<tbody>\n',
+        '<div class="scroll"><table>\n<thead><tr><th>Time</th><th>Action</th><th>Actor</th><th>Target</th><th>Outcome</th><th>Details</th></tr></thead>\n<tbody>\n',
       );
     }
     const actor = `${event.actor.type} ${event.actor.upn ?? event.actor.id}`;
@@ -98,6 +109,7 @@ export function reportHead(
   generatedAt: Date,
   counts: Record<string, number>,
   deletedCounts: Record<string, number>,
+  disclosure?: PackageDisclosureView,
 ): string {
   const subject = [request.subject?.upn, request.subject?.email, request.subject?.objectId]
     .filter((identifier): identifier is string => identifier !== undefined)
@@ -113,45 +125,45 @@ export function reportHead(
   ];
   const summary = Object.entries(counts)
     .map(([category, count]) => {
-      const name = category === 'auditEvents' ? 'Audit events' : category;
+      const name = category === 'auditEvents' ? 'Audit events' : categoryHeading(category);
       const deleted = deletedCounts[category] ? ` (${deletedCounts[category]} deleted, not yet purged)` : '';
       return `<tr><td>${escapeHtml(name)}</td><td>${count}${deleted}</td></tr>`;
     })
     .join('\n');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>Personal data report</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
-table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-dl { margin: 0; display: grid; grid-template-columns: auto 1fr; gap: 0 0.75rem; }
-dt { font-weight: 600; }
-dd { margin: 0; overflow-wrap: anywhere; }
-</style>
-</head>
-<body>
-<h1>Personal data report</h1>
-<p>The personal data held about you, as of the time this report was generated. Identifiers of other people
-have been replaced by [redacted]. The machine-readable files in this package hold the same data.</p>
-<table>
-${details.map(([name, value]) => `<tr><th>${name}</th><td>${value}</td></tr>`).join('\n')}
-</table>
+  const about = disclosure
+    ? `<h2>About this data</h2>
+<p>For each kind of personal data held about you: what it is, where it comes from, why it is processed, who
+receives it, how long it is kept and where it is stored. ${escapeHtml(disclosure.profiling)}</p>
+${disclosure.categories[0] ? facts([storageFact(disclosure.categories[0])]) : ''}${categoryCards(disclosure.categories)}${rightsSection(disclosure.rights)}`
+    : '';
+  return `${pageHead('Personal data report')}<p class="lead">The personal data held about you, as of the time this report was generated. Identifiers of
+other people have been replaced by [redacted]. The machine-readable files in this package hold the same data.</p>
+${facts(details)}
 <h2>Summary</h2>
-<table>
+<div class="scroll"><table>
 <thead><tr><th>Category</th><th>Records</th></tr></thead>
 <tbody>
 ${summary}
 </tbody>
-</table>
+</table></div>
+${about}<h2>Your records</h2>
 `;
 }
 
-export const REPORT_TAIL = '</body>\n</html>\n';
+export const REPORT_TAIL = PAGE_TAIL;
+
+/** What the report discloses (exportPackage's PackageDisclosure). */
+export interface PackageDisclosureView {
+  categories: readonly CategoryDisclosure[];
+  rights: readonly SubjectRight[];
+  profiling: string;
+}
+
+/** A category's heading: its name in words, with the name the package's files use. */
+export function categoryHeading(category: string): string {
+  const words = (CATEGORY_WORDS as Record<string, { label: string } | undefined>)[category];
+  return words ? `${words.label} (${category})` : category;
+}
 
 /** A record's data as `path: value` pairs, so that nested data reads without knowing its shape. */
 function fieldList(data: Record<string, unknown>): string {
@@ -173,15 +185,3 @@ function flatten(value: unknown, path: string, into: [string, string][]): void {
     into.push([path, value === undefined ? '' : String(value)]);
   }
 }
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] ?? character);
-}
-
-const HTML_ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};

@@ -139,6 +139,8 @@ export class RequestFulfilment {
     // package, the others are removed. Concurrent deliveries never leave two packages or a half-written one.
     const written = await this.packages.write(tenant, owner, request.id, {
       kind: request.type === 'access' ? 'access' : 'export',
+      // What each category is and the subject's rights (GDPR Art. 15), in the manifest and the report.
+      disclosure: { geography: tenant.geography },
       request: {
         id: request.id,
         tenantId: request.tenantId,

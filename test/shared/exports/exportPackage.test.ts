@@ -323,7 +323,7 @@ describe('an access package', () => {
     expect(report).toContain('adele@contoso.com');
     expect(report).not.toContain('bob@contoso.com');
     expect(report).not.toContain(BOB_OID);
-    expect(report).toContain('<td>device</td><td>2 (1 deleted, not yet purged)</td>');
+    expect(report).toContain('<td>Device data (device)</td><td>2 (1 deleted, not yet purged)</td>');
     expect(report).toContain('<td>Audit events</td><td>3</td>');
     expect(report).toContain('ADELE-PHONE');
     expect(report).toContain('deleted 2025-03-10T12:00:00.000Z');
