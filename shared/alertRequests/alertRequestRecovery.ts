@@ -11,6 +11,7 @@ import { QUEUES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
 import { type AlertDataRequest, isStalled, STALL_LIMIT, WORKING_STATUSES } from './alertDataRequest';
 import type { AlertRequestService } from './alertRequestService';
+import { sweepWritableTenants } from '../residency/tenantSweep';
 
 const RECOVERY: Actor = { type: 'system', id: 'alertRequestRecovery' };
 
@@ -35,19 +36,7 @@ export class AlertRequestRecovery {
 
   async run(): Promise<AlertRecoveryRun> {
     const summary: AlertRecoveryRun = { tenants: 0, checked: 0, resumed: 0, failed: 0, failures: [] };
-    for await (const entry of this.directory.listTenants()) {
-      // A tenant on the move takes no writes until it has arrived; the run after the move recovers it.
-      if (entry.status === 'purging' || entry.migration) continue;
-      summary.tenants++;
-      try {
-        await this.recoverTenant(this.directory.scopeOf(entry), summary);
-      } catch (error) {
-        summary.failures.push({
-          tenantId: entry.tenantId,
-          reason: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
+    await sweepWritableTenants(this.directory, summary, (tenant) => this.recoverTenant(tenant, summary));
     return summary;
   }
 

@@ -8,7 +8,7 @@ import { DomainError } from '../errors';
 import { deterministicId } from '../ids';
 import type { Page, PageRequest } from '../paging';
 import type { IdempotencyStore } from '../requests/idempotencyStore';
-import type { OutboxEffect } from '../requests/outbox';
+import { carryOut, carryOutOrLeave, type EffectSinks, type OutboxEffect } from '../requests/outbox';
 import type { PackageLink, PackageLinks } from '../requests/packageLinks';
 import { ConcurrentChangeError, newRequestId } from '../requests/requestRepository';
 import type { TenantScope } from '../residency/tenantDirectory';
@@ -187,32 +187,18 @@ export class AlertRequestService {
     return this.links.issueFor(tenant, { type: ALERT_REQUEST_TARGET, id }, request.package, change, baseUrl);
   }
 
-  /**
-   * After a change is durable: its effects are carried out now if they can be; if not, the change stands
-   * and they stay on the request for the next operation on it or the recovery timer.
-   */
-  private async settleOrLeave(tenant: TenantScope, stored: StoredAlertRequest): Promise<StoredAlertRequest> {
-    try {
-      return await this.settle(tenant, stored);
-    } catch {
-      return stored;
-    }
+  /** After a change is durable: its effects now if they can be, or left for later (outbox.ts). */
+  private settleOrLeave(tenant: TenantScope, stored: StoredAlertRequest): Promise<StoredAlertRequest> {
+    return carryOutOrLeave(tenant, stored, this.sinks(), (t, s) => this.store.replace(t, s));
   }
 
-  /** Carries out the effects recorded on a request, then clears them. Audit appends are idempotent by id. */
-  private async settle(tenant: TenantScope, stored: StoredAlertRequest): Promise<StoredAlertRequest> {
-    if (stored.outbox.length === 0) return stored;
-    for (const effect of stored.outbox) {
-      if (effect.kind === 'audit') await this.audit.append(tenant, effect.event);
-      else await this.workQueue.send(effect.queue, effect.message);
-    }
-    try {
-      return await this.store.replace(tenant, { ...stored, outbox: [] });
-    } catch (error) {
-      // Changed meanwhile: whoever changed it carries the remaining effects out again (idempotently).
-      if (error instanceof ConcurrentChangeError) return stored;
-      throw error;
-    }
+  private sinks(): EffectSinks {
+    return { audit: this.audit, workQueue: this.workQueue };
+  }
+
+  /** Carries out the effects recorded on a request, then clears them. */
+  private settle(tenant: TenantScope, stored: StoredAlertRequest): Promise<StoredAlertRequest> {
+    return carryOut(tenant, stored, this.sinks(), (t, s) => this.store.replace(t, s));
   }
 
   private effectsOf(

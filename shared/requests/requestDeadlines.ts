@@ -12,6 +12,7 @@ import {
 } from './dataSubjectRequest';
 import { isOpen } from './lifecycle';
 import type { DataSubjectRequestService } from './requestService';
+import { sweepWritableTenants } from '../residency/tenantSweep';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -59,21 +60,9 @@ export class RequestDeadlines {
   async run(correlationId: string): Promise<DeadlineRun> {
     const now = this.clock();
     const summary: DeadlineRun = { tenants: 0, checked: 0, dueSoon: 0, overdue: 0, cleared: 0, failures: [] };
-    for await (const entry of this.directory.listTenants()) {
-      // A tenant being purged takes no more writes; its requests go with it. A tenant on the move takes none
-      // until it has arrived (SPEC §8): the next run flags what this one skips.
-      if (entry.status === 'purging' || entry.migration) continue;
-      summary.tenants++;
-      try {
-        await this.checkTenant(this.directory.scopeOf(entry), now, correlationId, summary);
-      } catch (error) {
-        // One tenant's failure (say, its geography unreachable) must not leave the others unflagged.
-        summary.failures.push({
-          tenantId: entry.tenantId,
-          reason: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
+    await sweepWritableTenants(this.directory, summary, (tenant) =>
+      this.checkTenant(tenant, now, correlationId, summary),
+    );
     return summary;
   }
 

@@ -11,6 +11,7 @@ import { QUEUES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
 import type { DataSubjectRequest, RequestStatus } from './dataSubjectRequest';
 import type { DataSubjectRequestService } from './requestService';
+import { sweepWritableTenants } from '../residency/tenantSweep';
 
 /** A step that has not changed its request for this long has stopped (a package of any size takes less). */
 export const STALLED_AFTER_MS = 30 * 60 * 1000;
@@ -52,19 +53,7 @@ export class RequestRecovery {
 
   async run(): Promise<RecoveryRun> {
     const summary: RecoveryRun = { tenants: 0, checked: 0, resumed: 0, failed: 0, failures: [] };
-    for await (const entry of this.directory.listTenants()) {
-      // A tenant on the move takes no writes until it has arrived; the run after the move recovers it.
-      if (entry.status === 'purging' || entry.migration) continue;
-      summary.tenants++;
-      try {
-        await this.recoverTenant(this.directory.scopeOf(entry), summary);
-      } catch (error) {
-        summary.failures.push({
-          tenantId: entry.tenantId,
-          reason: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
+    await sweepWritableTenants(this.directory, summary, (tenant) => this.recoverTenant(tenant, summary));
     return summary;
   }
 

@@ -12,7 +12,7 @@ import type { CreateRequestInput, DataSubjectRequest, DeadlineFlag } from './dat
 import { daysLeft, dueDate } from './dueDates';
 import type { IdempotencyStore } from './idempotencyStore';
 import { isOpen, type LifecycleAction, transition } from './lifecycle';
-import type { OutboxEffect } from './outbox';
+import { carryOut, carryOutOrLeave, type EffectSinks, type OutboxEffect } from './outbox';
 import {
   ConcurrentChangeError,
   newRequestId,
@@ -253,33 +253,18 @@ export class DataSubjectRequestService {
     }
   }
 
-  /**
-   * After a change is durable: its effects are carried out now if they can be; if not (the audit chain is
-   * busy, storage faltered), the change stands and they stay on the request, where the next operation on it
-   * or the `requestRecovery` timer carries them out.
-   */
-  private async settleOrLeave(tenant: TenantScope, stored: StoredRequest): Promise<StoredRequest> {
-    try {
-      return await this.settle(tenant, stored);
-    } catch {
-      return stored;
-    }
+  /** After a change is durable: its effects now if they can be, or left for later (outbox.ts). */
+  private settleOrLeave(tenant: TenantScope, stored: StoredRequest): Promise<StoredRequest> {
+    return carryOutOrLeave(tenant, stored, this.sinks(), (t, s) => this.repository.replace(t, s));
+  }
+
+  private sinks(): EffectSinks {
+    return { audit: this.audit, workQueue: this.workQueue };
   }
 
   /** Carries out the effects recorded on a request, then clears them. */
-  private async settle(tenant: TenantScope, stored: StoredRequest): Promise<StoredRequest> {
-    if (stored.outbox.length === 0) return stored;
-    for (const effect of stored.outbox) {
-      if (effect.kind === 'audit') await this.audit.append(tenant, effect.event);
-      else await this.workQueue.send(effect.queue, effect.message);
-    }
-    try {
-      return await this.repository.replace(tenant, { ...stored, outbox: [] });
-    } catch (error) {
-      // Changed meanwhile: whoever changed it carries the remaining effects out again (idempotently).
-      if (error instanceof ConcurrentChangeError) return stored;
-      throw error;
-    }
+  private settle(tenant: TenantScope, stored: StoredRequest): Promise<StoredRequest> {
+    return carryOut(tenant, stored, this.sinks(), (t, s) => this.repository.replace(t, s));
   }
 
   private effectsOf(request: DataSubjectRequest, action: LifecycleAction | 'create', change: ChangeContext) {

@@ -185,13 +185,9 @@ export class ExpiryIndex {
 
   /** Entries due on or before `today` (yyyy-mm-dd), oldest day first, a page at a time. */
   async *due(tenant: TenantScope, today: string, pageSize = 1000): AsyncGenerator<StoredExpiryEntry[]> {
-    const day = compactDay(today);
     const table = await this.table(tenant);
-    const filter =
-      `PartitionKey ge '${tenant.tenantId}_x' and PartitionKey le '${tenant.tenantId}_x${day.slice(0, 6)}'` +
-      ` and RowKey lt '${day}~'`;
     for await (const page of table
-      .listEntities<ExpiryEntity>({ queryOptions: { filter } })
+      .listEntities<ExpiryEntity>({ queryOptions: { filter: dueBy(tenant.tenantId, today) } })
       .byPage({ maxPageSize: pageSize })) {
       if (page.length === 0) continue;
       yield page.map((row) => ({
@@ -209,13 +205,9 @@ export class ExpiryIndex {
    * work is in proportion to what falls due by then, not to what is stored.
    */
   async *dueKeys(tenant: TenantScope, lastDay: string): AsyncGenerator<string[]> {
-    const day = compactDay(lastDay);
     const table = await this.table(tenant);
-    const filter =
-      `PartitionKey ge '${tenant.tenantId}_x' and PartitionKey le '${tenant.tenantId}_x${day.slice(0, 6)}'` +
-      ` and RowKey lt '${day}~'`;
     for await (const page of table
-      .listEntities({ queryOptions: { filter, select: ['RowKey'] } })
+      .listEntities({ queryOptions: { filter: dueBy(tenant.tenantId, lastDay), select: ['RowKey'] } })
       .byPage({ maxPageSize: 1000 })) {
       if (page.length > 0) yield page.map((row) => row.rowKey!);
     }
@@ -244,6 +236,15 @@ export class ExpiryIndex {
       }
     }
   }
+}
+
+/** Entries due on or before `day` (yyyy-mm-dd): the tenant's months up to its month, days up to it. */
+function dueBy(tenantId: string, day: string): string {
+  const compact = compactDay(day);
+  return (
+    `PartitionKey ge '${tenantId}_x' and PartitionKey le '${tenantId}_x${compact.slice(0, 6)}'` +
+    ` and RowKey lt '${compact}~'`
+  );
 }
 
 /** The entry as stored (what `add` wrote), without what `due` adds to it. */

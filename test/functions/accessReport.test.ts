@@ -93,7 +93,11 @@ describe('the Art. 15 access report', () => {
 
     const report = files.get('report.html')!.toString('utf8');
     expect(report).toContain('<meta name="viewport"');
-    for (const category of disclosed as { label: string; purpose: string; retention: { words: string } }[]) {
+    for (const category of disclosed as unknown as {
+      label: string;
+      purpose: string;
+      retention: { words: string };
+    }[]) {
       expect(report).toContain(category.label);
       expect(report).toContain(category.purpose.replaceAll("'", '&#39;'));
       expect(report).toContain(category.retention.words);
