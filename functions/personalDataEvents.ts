@@ -1,5 +1,6 @@
 // Queue trigger on `personal-data-events`: records collected or deleted, tenants provisioned or ended. Invalid
-// events are never dropped: they go to the poison queue with their reason, as do events a rule refuses.
+// events are never dropped: they go to the poison queue with their reason, as do events a rule refuses, and
+// each item of a batch refused on its own (as the single event it stands for, its batch's rest stored).
 import type { QueueFunction } from '../shared/hosting/functionDefinition';
 import { personalDataEventSchema } from '../shared/records/personalDataEvent';
 import { refusesEvent } from '../shared/records/personalDataEventProcessor';
@@ -19,7 +20,13 @@ export const personalDataEvents: QueueFunction = {
     );
     if (!event) return;
     try {
-      await services.events.apply(event);
+      const refused = await services.events.apply(event);
+      for (const item of refused) {
+        await services.poison.put(QUEUES.personalDataEvents, item.event, item.reason, context, item.details, {
+          eventId: event.eventId,
+          item: item.index,
+        });
+      }
     } catch (error) {
       if (!refusesEvent(error)) throw error; // redelivered
       await services.poison.put(

@@ -1,5 +1,6 @@
 // Sample personal data for the demo tenant: a few people with records in every category, sent through
-// the same queue function as real events, so a newcomer can run a request end to end at once.
+// the same queue function as real events (each device's check-in as one `records.upserted` batch, as the
+// platform sends it), so a newcomer can run a request end to end at once.
 import { EVENT_CATEGORIES } from '../shared/vocabulary/categories';
 
 const PEOPLE = [
@@ -73,4 +74,35 @@ export function demoRecordEvents(tenantId: string, now: Date): Record<string, un
     });
   });
   return events;
+}
+
+/** What a device reports when it checks in: sent together, as one batch per device. */
+const CHECK_IN_CATEGORIES: readonly string[] = [
+  'device',
+  'deviceSecurity',
+  'deviceHealth',
+  'deviceDiagnostics',
+  'windowsDiagnostic',
+  'policy',
+];
+
+/**
+ * The demo's queue messages: per person, the device's check-in as one `records.upserted` batch (its items
+ * the `record.upserted` events without type and tenant), and the person's other records as single events.
+ */
+export function demoRecordMessages(tenantId: string, now: Date): Record<string, unknown>[] {
+  const events = demoRecordEvents(tenantId, now);
+  const messages: Record<string, unknown>[] = [];
+  for (const person of PEOPLE) {
+    const own = events.filter((event) => event.deviceName === person.device);
+    const checkIn = own.filter((event) => CHECK_IN_CATEGORIES.includes(String(event.category)));
+    messages.push({
+      type: 'records.upserted',
+      tenantId,
+      eventId: `demo-${person.objectId}-check-in`,
+      records: checkIn.map(({ type: _type, tenantId: _tenantId, ...item }) => item),
+    });
+    messages.push(...own.filter((event) => !checkIn.includes(event)));
+  }
+  return messages;
 }

@@ -8,7 +8,7 @@ import { format } from 'node:util';
 import { InvocationContext } from '@azure/functions';
 
 import { functionRegistry } from '../functions/registry';
-import { demoRecordEvents } from './demoData';
+import { demoRecordEvents, demoRecordMessages } from './demoData';
 import { createServices, type Services } from '../shared/composition';
 import { ConfigurationError, loadConfig, storageSettingName } from '../shared/config';
 import type { QueueFunction } from '../shared/hosting/functionDefinition';
@@ -107,9 +107,14 @@ async function provisionDemoTenant(
     countryCode,
     displayName: 'Contoso (demo)',
   });
-  const records = demoRecordEvents(tenantId, new Date());
-  for (const event of records) await deliver(event);
-  log('information', `Demo data: ${records.length} records of 3 people (adele.vance@contoso.com, ...).`);
+  const now = new Date();
+  const messages = demoRecordMessages(tenantId, now);
+  for (const message of messages) await deliver(message);
+  const records = demoRecordEvents(tenantId, now).length;
+  log(
+    'information',
+    `Demo data: ${records} records of 3 people (adele.vance@contoso.com, ...) in ${messages.length} messages.`,
+  );
   // An event the function refused went to the poison queue instead of throwing; say so rather than pretend.
   if (!(await services.directory.get(tenantId))) {
     log(

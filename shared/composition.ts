@@ -123,7 +123,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   // Invalid events keep no personal data in the global account: their payload is sealed in their geography.
   const poisonedEvents = new PoisonedEvents(directory, pseudonymizer, expiry, clock);
   const poison = new PoisonQueue(storage.global, clock, {
-    [QUEUES.personalDataEvents]: (message) => poisonedEvents.setAside(message),
+    [QUEUES.personalDataEvents]: (message, batch) => poisonedEvents.setAside(message, batch),
   });
   const idempotency = new IdempotencyStore(clock);
   const requests = new DataSubjectRequestService(

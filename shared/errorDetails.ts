@@ -4,6 +4,9 @@ import type { ZodError } from 'zod';
 
 import type { ErrorDetail } from './errors';
 
+/** The reason a poisoned queue message (or batch item) gives when it does not match its schema. */
+export const SCHEMA_MISMATCH = 'The message does not match the schema.';
+
 /** Turns zod issues into error details whose target is the dotted path (`subject.upn`). */
 export function validationDetails(error: ZodError, prefix?: string): ErrorDetail[] {
   return error.issues.map((issue) => {

@@ -6,12 +6,12 @@ import type { InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
 
 import type { Clock } from '../clock';
-import { validationDetails } from '../errorDetails';
+import { SCHEMA_MISMATCH, validationDetails } from '../errorDetails';
 import type { StorageAccount } from '../storage/storageAccount';
 import { poisonQueueOf } from '../storage/names';
 import { sendJson } from '../storage/queueMessages';
 
-export const SCHEMA_MISMATCH = 'The message does not match the schema.';
+export { SCHEMA_MISMATCH };
 
 /** Matches host.json `extensions.queues.maxDequeueCount` and the local host. */
 export const MAX_DEQUEUE_COUNT = 5;
@@ -34,12 +34,24 @@ export interface PoisonedMessage {
   eventId?: string;
   tenantId?: string;
   reference?: string;
+  /** Poisoned on its own out of a batch: the batch's event id (when fit to be shown) and its place there. */
+  batch?: { eventId?: string; item: number };
+}
+
+/**
+ * An item of a batch poisoned on its own. Its batch's event id and its place there name it stably: a batch
+ * redelivered poisons the item again under the same reference, so a second poison message is recognisable.
+ */
+export interface BatchItem {
+  eventId: string;
+  item: number;
 }
 
 /** Sets a message's payload aside somewhere it may be kept, and says what the poison message may name. */
 export type SetAside = (
   message: unknown,
-) => Promise<{ eventId?: string; tenantId?: string; reference?: string }>;
+  batch?: BatchItem,
+) => Promise<{ eventId?: string; tenantId?: string; reference?: string; batch?: PoisonedMessage['batch'] }>;
 
 /** What a poison record keeps of a message in the clear, of its reason, of its failing fields. */
 const MAX_KEPT_MESSAGE_BYTES = 4096;
@@ -54,7 +66,14 @@ export class PoisonQueue {
     private readonly setAside: Readonly<Record<string, SetAside>> = {},
   ) {}
 
-  async put(queue: string, message: unknown, reason: string, context: InvocationContext, details?: unknown) {
+  async put(
+    queue: string,
+    message: unknown,
+    reason: string,
+    context: InvocationContext,
+    details?: unknown,
+    batch?: BatchItem,
+  ) {
     const poisoned: PoisonedMessage = {
       queue,
       reason: reason.length > MAX_REASON_CHARACTERS ? `${reason.slice(0, MAX_REASON_CHARACTERS)}…` : reason,
@@ -63,7 +82,7 @@ export class PoisonQueue {
         : { details: Array.isArray(details) ? details.slice(0, MAX_DETAILS) : details }),
       dequeueCount: dequeueCountOf(context),
       poisonedAt: this.clock().toISOString(),
-      ...(await this.kept(queue, message)),
+      ...(await this.kept(queue, message, batch)),
     };
     context.warn(`Message moved to ${poisonQueueOf(queue)}: ${reason}`);
     await sendJson(await this.account.queue(poisonQueueOf(queue)), poisoned);
@@ -81,11 +100,14 @@ export class PoisonQueue {
   }
 
   /** What the poison record says of the message itself. */
-  private async kept(queue: string, message: unknown): Promise<Partial<PoisonedMessage>> {
+  private async kept(queue: string, message: unknown, batch?: BatchItem): Promise<Partial<PoisonedMessage>> {
     const setAside = this.setAside[queue];
-    if (setAside) return setAside(message);
+    if (setAside) return setAside(message, batch);
     const bytes = Buffer.byteLength(JSON.stringify(message) ?? '');
-    return bytes <= MAX_KEPT_MESSAGE_BYTES ? { message } : { messageBytes: bytes };
+    return {
+      ...(bytes <= MAX_KEPT_MESSAGE_BYTES ? { message } : { messageBytes: bytes }),
+      ...(batch ? { batch } : {}),
+    };
   }
 
   /** Approximate number of messages waiting in `<queue>-poison`. */

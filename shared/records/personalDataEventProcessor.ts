@@ -1,10 +1,17 @@
 // Applies the events of `personal-data-events` (SPEC §4); the trigger decodes them and poisons the invalid
-// and the refused. Processing is idempotent, so a redelivered event changes nothing.
+// and the refused, and each item of a batch this refuses on its own. Processing is idempotent, so a
+// redelivered event changes nothing.
 import type { AuditLog } from '../audit/auditEvent';
+import { SCHEMA_MISMATCH, validationDetails } from '../errorDetails';
 import { DomainError, type ErrorCode } from '../errors';
 import { deterministicId } from '../ids';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
-import type { PersonalDataEvent } from './personalDataEvent';
+import {
+  batchItemEvent,
+  parseBatchItem,
+  type PersonalDataEvent,
+  type RecordsUpsertedBatch,
+} from './personalDataEvent';
 import type { RecordStore } from './recordStore';
 
 /** Domain errors that say the event itself is refused, so redelivering it cannot succeed. */
@@ -24,6 +31,19 @@ const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export const refusesEvent = (error: unknown): error is DomainError =>
   error instanceof DomainError && REFUSALS.has(error.code);
 
+/**
+ * An item of a batch refused on its own (invalid, or refused by a rule): the trigger poisons it as the
+ * `record.upserted` event it stands for, with its reason, while the rest of its batch is stored.
+ */
+export interface RefusedItem {
+  /** Its place in the batch (from 0): with the batch's event id it names the item's poison entry stably. */
+  index: number;
+  /** The item as a `record.upserted` event of its batch's tenant, as if it had come alone. */
+  event: unknown;
+  reason: string;
+  details?: unknown;
+}
+
 export class PersonalDataEventProcessor {
   constructor(
     private readonly directory: TenantDirectory,
@@ -31,8 +51,17 @@ export class PersonalDataEventProcessor {
     private readonly records: RecordStore,
   ) {}
 
-  /** Applies a valid event; throws a refusal (see refusesEvent) or a failure to retry. */
-  async apply(event: PersonalDataEvent): Promise<void> {
+  /**
+   * Applies a valid event; throws a refusal (see refusesEvent) or a failure to retry. Returns the items of a
+   * batch refused on their own (none for any other event), for the trigger to poison.
+   */
+  async apply(event: PersonalDataEvent): Promise<RefusedItem[]> {
+    if (event.type === 'records.upserted') return this.applyBatch(event);
+    await this.applyOne(event);
+    return [];
+  }
+
+  private async applyOne(event: Exclude<PersonalDataEvent, RecordsUpsertedBatch>): Promise<void> {
     if (event.type === 'tenant.provisioned') {
       const { entry, created, reactivated } = await this.directory.provision(event);
       const target = { type: 'tenant', id: entry.tenantId };
@@ -69,6 +98,35 @@ export class PersonalDataEventProcessor {
         return this.auditEvent(tenant, event, 'records.deviceRetired', target, { softDeleted });
       }
     }
+  }
+
+  /**
+   * Each item as if it had come alone, in the order given: its own eventId, the newer occurredAt wins (two
+   * versions of one record in a batch included), deletions known for the record still cover it. The tenant
+   * is resolved once: an unknown one refuses the whole batch. An item that does not validate, or that a rule
+   * refuses, is returned to be poisoned after the valid rest is stored; any other failure is thrown at once,
+   * so the whole batch is redelivered (its items already stored change nothing) and nothing is poisoned on
+   * a delivery that does not finish its items.
+   */
+  private async applyBatch(batch: RecordsUpsertedBatch): Promise<RefusedItem[]> {
+    const tenant = await this.directory.resolve(batch.tenantId);
+    const refused: RefusedItem[] = [];
+    for (const [index, item] of batch.records.entries()) {
+      const parsed = parseBatchItem(batch.tenantId, item);
+      const event = batchItemEvent(batch.tenantId, item);
+      if (!parsed.success) {
+        const details = validationDetails(parsed.error);
+        refused.push({ index, event, reason: SCHEMA_MISMATCH, details });
+        continue;
+      }
+      try {
+        await this.records.upsert(tenant, parsed.data);
+      } catch (error) {
+        if (!refusesEvent(error)) throw error;
+        refused.push({ index, event, reason: `${error.code}: ${error.message}` });
+      }
+    }
+    return refused;
   }
 
   /**

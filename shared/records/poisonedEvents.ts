@@ -7,6 +7,7 @@ import { hkdfSync, randomUUID } from 'node:crypto';
 import type { Clock } from '../clock';
 import type { Pseudonymizer } from '../crypto/pseudonymizer';
 import { open, seal } from '../crypto/sealedBox';
+import { deterministicId } from '../ids';
 import type { TenantDirectory, TenantScope } from '../residency/tenantDirectory';
 import { type ExpiryIndex, poisonedEventExpiry } from '../retention/expiryIndex';
 import { CONTAINERS } from '../storage/names';
@@ -17,6 +18,14 @@ export interface SetAsideEvent {
   tenantId?: string;
   /** `poisoned-events/<blob>` in the tenant's geography; absent when the payload was dropped. */
   reference?: string;
+  /** An item of a batch poisoned on its own: its batch's event id (when fit to be shown) and its place. */
+  batch?: { eventId?: string; item: number };
+}
+
+/** An item of a batch poisoned on its own: the batch's event id and the item's place in it. */
+export interface BatchItemOrigin {
+  eventId: string;
+  item: number;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -31,15 +40,28 @@ export class PoisonedEvents {
     private readonly clock: Clock,
   ) {}
 
-  /** Seals the event in its tenant's geography, when the tenant is one whose data the service holds. */
-  async setAside(message: unknown): Promise<SetAsideEvent> {
+  /**
+   * Seals the event in its tenant's geography, when the tenant is one whose data the service holds. An item
+   * of a batch is sealed under a name derived from its batch's event id and its place: poisoned again when
+   * the batch is redelivered, it overwrites the same blob (and expiry entry, the same day), and its second
+   * poison message carries the same reference.
+   */
+  async setAside(message: unknown, batch?: BatchItemOrigin): Promise<SetAsideEvent> {
     const { tenantId, eventId } = idsOf(message);
-    const ids: SetAsideEvent = { ...(eventId ? { eventId } : {}), ...(tenantId ? { tenantId } : {}) };
+    const ids: SetAsideEvent = {
+      ...(eventId ? { eventId } : {}),
+      ...(tenantId ? { tenantId } : {}),
+      ...(batch
+        ? { batch: { ...(EVENT_ID.test(batch.eventId) ? { eventId: batch.eventId } : {}), item: batch.item } }
+        : {}),
+    };
     const entry = tenantId ? await this.directory.get(tenantId) : undefined;
     if (!entry || entry.status === 'purged' || entry.status === 'purging') return ids;
     const tenant = this.directory.scopeOf(entry);
     const now = this.clock();
-    const blobName = `${tenant.tenantId}/${now.toISOString().slice(0, 10)}/${randomUUID()}`;
+    const blobName = batch
+      ? `${tenant.tenantId}/batch-items/${deterministicId(tenant.tenantId, batch.eventId, String(batch.item))}`
+      : `${tenant.tenantId}/${now.toISOString().slice(0, 10)}/${randomUUID()}`;
     // The expiry entry first: a payload is never stored without what deletes it.
     await this.expiry.add(tenant, [poisonedEventExpiry(blobName, now)]);
     const sealed = seal(await this.key(tenant), JSON.stringify(message) ?? 'null', aadOf(tenant, blobName));

@@ -202,6 +202,41 @@ describe('crash at every write, then redelivery: the end state of a clean run', 
     expect(total).toBeGreaterThan(10);
   }, 300_000);
 
+  it('a records.upserted batch of 3 items: a new record, a newer version of one, a record of another person', async () => {
+    const setup = async (): Promise<Scenario> => {
+      const tenant = await newTenant();
+      const people = [person('batch'), person('other')];
+      for (const subject of people) await ingest(tenant, subject);
+      return { tenant, people };
+    };
+    const writes = await crashAtEveryWrite(setup, async (services, s, attempt) => {
+      const [first, second] = s.people as [DataSubject, DataSubject];
+      const item = (n: number, category: string, recordId: string, subject: DataSubject) => ({
+        eventId: `item${n}-${s.tenant.tenantId}`,
+        category,
+        recordId,
+        subject,
+        occurredAt: at(10 + n),
+        data: { checkIn: n },
+        deviceName: `PC-${subject.objectId!.slice(0, 4)}`,
+      });
+      const batch = {
+        type: 'records.upserted',
+        tenantId: s.tenant.tenantId,
+        eventId: `batch-${s.tenant.tenantId}`,
+        records: [
+          item(0, 'device', `device-new-${first.objectId}`, first),
+          // A device record: a newer version of a short-lived one (usage) would also leave the replaced
+          // version's expiry entry behind after a crash between row and entries, as a single event does.
+          item(1, 'device', `device-${first.objectId}`, first),
+          item(2, 'alert', `alert-new-${second.objectId}`, second),
+        ],
+      };
+      await deliver(services, batch, attempt);
+    });
+    expect(writes).toBeGreaterThan(3);
+  }, 300_000);
+
   it.each([
     ['discovery', 'access', 'discover'],
     ['an export', 'export', 'fulfil'],

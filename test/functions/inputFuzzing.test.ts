@@ -31,7 +31,7 @@ import type { PoisonedMessage, PoisonQueue } from '../../shared/hosting/queueFai
 import { type ApiOperation, HTTP_METHODS, type HttpMethod } from '../../shared/http/apiOperation';
 import { statusOf } from '../../shared/http/errorResponse';
 import { encodeContinuation, issueContinuation, listScope } from '../../shared/paging';
-import { personalDataEventSchema } from '../../shared/records/personalDataEvent';
+import { parseBatchItem, personalDataEventSchema } from '../../shared/records/personalDataEvent';
 import {
   REQUEST_STATUSES,
   REQUEST_TYPES,
@@ -996,6 +996,15 @@ function baseEvent(type: string, eventId: string): Record<string, unknown> {
       };
     case 'tenant.subscriptionEnded':
       return { ...envelope, tenantId: endingTenant.tenantId, endedAt: at };
+    case 'records.upserted': {
+      // One item: whatever the fuzz does to it, the batch is stored or poisoned whole (an item poisoned on
+      // its own leaves only its sealed payload). Batches mixing valid and invalid items: recordBatches.test.ts.
+      const { type: _type, tenantId: _tenantId, ...item } = baseEvent('record.upserted', `${eventId}-item`);
+      return {
+        ...envelope,
+        records: [{ ...item, category: 'deviceHealth', data: { batteryHealthPercent: 91 } }],
+      };
+    }
     default:
       throw new Error(`No base event for the event type ${type}: add one, so the fuzz covers it.`);
   }
@@ -1021,6 +1030,7 @@ const EVENT_FIELDS = [
   'countryCode',
   'displayName',
   'endedAt',
+  'records',
 ];
 
 const eventCase: fc.Arbitrary<EventCase> = fc.record({
@@ -1054,12 +1064,17 @@ function eventOf(fuzz: EventCase, eventId: string): unknown {
   return mutate(event, fuzz.mutations);
 }
 
-/** Refused by rule: the schema refuses it, or it names a tenant that does not exist. */
+/** Refused by rule: the schema refuses it (or an item of its batch), or it names a tenant that does not exist. */
 const refusedEvent = (message: unknown) => {
   const parsed = personalDataEventSchema.safeParse(message);
-  return (
-    !parsed.success || (parsed.data.type !== 'tenant.provisioned' && parsed.data.tenantId === UNKNOWN_TENANT)
-  );
+  if (!parsed.success) return true;
+  const { data } = parsed;
+  if (
+    data.type === 'records.upserted' &&
+    data.records.some((item) => !parseBatchItem(data.tenantId, item).success)
+  )
+    return true;
+  return data.type !== 'tenant.provisioned' && data.tenantId === UNKNOWN_TENANT;
 };
 
 describe('queue messages, fuzzed: processed, or poisoned with a reason and nothing written; never thrown', () => {
