@@ -6,6 +6,7 @@ import { HttpRequest } from '@azure/functions';
 
 import { openApiFunction } from '../../functions/openApi';
 import { functionRegistry } from '../../functions/registry';
+import { CATEGORY_WORDS } from '../../shared/vocabulary/categoryWords';
 import { startTestHost, type TestHost } from '../support/testHost';
 
 let host: TestHost;
@@ -49,6 +50,14 @@ describe('GET /api/openapi.json', () => {
         );
         expect({ where, idempotencyKey: header }).toEqual({ where, idempotencyKey: op.idempotent === true });
       }
+    }
+  });
+
+  it('describes the categories in the words of the one table the register and the report read', async () => {
+    const doc = (await host.call('GET', '/api/openapi.json')).body;
+    const description: string = doc.components.schemas.RecordCategory.description;
+    for (const [category, words] of Object.entries(CATEGORY_WORDS)) {
+      expect(description).toContain(`\`${category}\` (${words.label})`);
     }
   });
 
