@@ -59,6 +59,9 @@ export const privacyReportSchema = z
       received: z.number().int().describe('Requests received in the period.'),
       byStatus: counts(REQUEST_STATUSES),
       byType: counts(REQUEST_TYPES),
+      byTypeAndStatus: z
+        .object(Object.fromEntries(REQUEST_TYPES.map((type) => [type, counts(REQUEST_STATUSES)])))
+        .describe("Each type's requests received in the period, by status."),
       byRegulation: counts(REGULATIONS),
       overdue: deadlineListSchema.describe('Open requests past their due date, whenever received.'),
       dueSoon: deadlineListSchema.describe('Open requests due within 7 days, whenever received.'),

@@ -75,6 +75,8 @@ export interface RequestFigures {
   received: number;
   byStatus: Record<RequestStatus, number>;
   byType: Record<RequestType, number>;
+  /** Each type's requests by status. */
+  byTypeAndStatus: Record<RequestType, Record<RequestStatus, number>>;
   byRegulation: Record<(typeof REGULATIONS)[number], number>;
   /** Open requests past their due date, whenever received. */
   overdue: { count: number; requests: DeadlineEntry[] };
@@ -90,6 +92,9 @@ export interface RequestFigures {
 export class RequestTally {
   private readonly byStatus = zeroes(REQUEST_STATUSES);
   private readonly byType = zeroes(REQUEST_TYPES);
+  private readonly byTypeAndStatus = Object.fromEntries(
+    REQUEST_TYPES.map((type) => [type, zeroes(REQUEST_STATUSES)]),
+  ) as Record<RequestType, Record<RequestStatus, number>>;
   private readonly byRegulation = zeroes(REGULATIONS);
   private readonly days: number[] = [];
   private readonly ccpa = Object.fromEntries(
@@ -108,6 +113,7 @@ export class RequestTally {
     this.received++;
     this.byStatus[request.status]++;
     this.byType[request.type]++;
+    this.byTypeAndStatus[request.type][request.status]++;
     this.byRegulation[request.regulation]++;
     const completedAt = completionOf(request);
     if (request.status === 'completed' && completedAt) {
@@ -145,6 +151,9 @@ export class RequestTally {
       received: this.received,
       byStatus: { ...this.byStatus },
       byType: { ...this.byType },
+      byTypeAndStatus: Object.fromEntries(
+        REQUEST_TYPES.map((type) => [type, { ...this.byTypeAndStatus[type] }]),
+      ) as Record<RequestType, Record<RequestStatus, number>>,
       byRegulation: { ...this.byRegulation },
       overdue: { count: this.overdueCount, requests: [...this.overdue].sort(byDue) },
       dueSoon: { count: this.dueSoonCount, requests: [...this.dueSoon].sort(byDue) },

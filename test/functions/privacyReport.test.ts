@@ -195,6 +195,14 @@ describe('privacy report: requests', () => {
       unrestrict: 0,
     });
     expect(requests.byRegulation).toEqual({ GDPR: 4, CCPA: 6 });
+    expect(requests.byTypeAndStatus.delete).toMatchObject({ completed: 1, declined: 2, received: 0 });
+    expect(requests.byTypeAndStatus.access).toMatchObject({
+      completed: 1,
+      declined: 1,
+      awaitingReview: 1,
+      cancelled: 1,
+    });
+    expect(requests.byTypeAndStatus.export).toMatchObject({ completed: 1, inProgress: 1 });
     expect(requests.completion).toEqual({ completed: 4, medianDays: 6.5, meanDays: 8.5 });
     // Deadlines concern every open request, whenever received.
     expect(requests.overdue.count).toBe(2);
