@@ -1,6 +1,8 @@
-// (c) Ingestion throughput: record.upserted events through the queue function's path
-// (the personalDataEvents queue function with a real InvocationContext), against raw SDK upsertEntity of as many entities
-// of the same size, same partitioning and same concurrency into a table of their own in the same account.
+// (c) Ingestion throughput, two ways records arrive: single `record.upserted` events through the queue
+// function's path (the personalDataEvents queue function with a real InvocationContext), and `records.upserted`
+// batches (one device check-in of a subject per message) parsed and applied as that function applies them.
+// Each against raw SDK upsertEntity of one entity per record (the same size, partitioning and concurrency) into
+// a table of its own in the same account, with CPU and Table requests per record by kind (requestCounter.ts).
 import { randomBytes, randomUUID } from 'node:crypto';
 
 import { odata, type TableEntity } from '@azure/data-tables';
@@ -8,6 +10,7 @@ import { InvocationContext } from '@azure/functions';
 
 import { personalDataEvents } from '../functions/personalDataEvents';
 import { hmacWith } from '../shared/crypto/pseudonymizer';
+import { personalDataEventSchema } from '../shared/records/personalDataEvent';
 import { recordRowKey, recordsPartition } from '../shared/records/recordKeys';
 import { deviceKeyOf, recordKeyOf, sealContent } from '../shared/records/recordRows';
 import { type UpsertInput } from '../shared/records/recordStore';
@@ -16,16 +19,24 @@ import type { TenantScope } from '../shared/residency/tenantDirectory';
 import { TABLES } from '../shared/storage/names';
 import { benchSubject, random, subjectRecords } from './dataset';
 import type { Bench } from './environment';
-import { totalRequests } from './requestCounter';
+import { type AccessTrace, type RequestCounts, totalRequests } from './requestCounter';
 import type { Scale } from './scale';
-import { cpuMsSince, inPool, now, progress, round } from './util';
+import { collectGarbage, cpuMsSince, inPool, now, progress, round } from './util';
 
 const RAW_TABLE = 'benchRawIngest';
+/** A queue message's limit: the host reads base64 of the JSON, at most 64 KiB. */
+const MAX_MESSAGE_BYTES = 64 * 1024;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Issue 13's goals: records/s against raw, requests per record, CPU per record against raw. */
+const GOALS = {
+  single: { minRatio: 0.35, maxRequestsPerRecord: 3, maxCpuPerRecordVsRaw: 3 },
+  batches: { minRatio: 1.0, maxRequestsPerRecord: 1.0, maxCpuPerRecordVsRaw: 3 },
+} as const;
 
 export async function ingestionScenario(bench: Bench, scale: Scale) {
-  const { events: total, subjects, concurrency } = scale.ingestion;
+  const { events: total, subjects, batchSubjects, batchItems, concurrency } = scale.ingestion;
   const { services } = bench;
-  const tenantId = randomUUID();
   const context = (name: string) =>
     new InvocationContext({
       functionName: 'personalDataEvents',
@@ -45,20 +56,21 @@ export async function ingestionScenario(bench: Bench, scale: Scale) {
     await personalDataEvents.handle(services, event, invocation);
     return poisoned === before ? 'processed' : 'poisoned';
   };
-  const provisioned = await deliver(
-    {
-      type: 'tenant.provisioned',
-      tenantId,
-      eventId: 'provision',
-      countryCode: 'JP',
-      displayName: 'Bench JP',
-    },
-    context('provision'),
-  );
-  if (provisioned !== 'processed') throw new Error('The ingestion tenant was not provisioned.');
-  const tenant = await services.directory.resolve(tenantId);
+  // Each path has a tenant in a geography of its own (no other scenario uses APAC or IN), so neither path's
+  // rows slow the other's requests on Azurite, and each path's raw table sits in its tenant's account.
+  const provision = async (countryCode: string) => {
+    const tenantId = randomUUID();
+    const provisioned = await deliver(
+      { type: 'tenant.provisioned', tenantId, eventId: 'provision', countryCode, displayName: 'Bench' },
+      context(`provision-${countryCode}`),
+    );
+    if (provisioned !== 'processed')
+      throw new Error(`The ${countryCode} ingestion tenant was not provisioned.`);
+    return services.directory.resolve(tenantId);
+  };
 
-  // Records spread over the subjects, in a shuffled order, as many sources would send them.
+  // Single events: records spread over the subjects, in a shuffled order, as many sources would send them.
+  const singleTenant = await provision('JP');
   const rng = random(5);
   const inputs: UpsertInput[] = [];
   for (let i = 0; i < subjects; i++) {
@@ -66,22 +78,169 @@ export async function ingestionScenario(bench: Bench, scale: Scale) {
     const count = Math.floor(total / subjects) + (i < total % subjects ? 1 : 0);
     inputs.push(...subjectRecords(rng, owner, count, scale.recordBytes, `i${i}`));
   }
-  for (let i = inputs.length - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [inputs[i], inputs[j]] = [inputs[j]!, inputs[i]!];
-  }
+  shuffle(rng, inputs);
   const events = inputs.map((input, i) => ({
     type: 'record.upserted',
-    tenantId,
+    tenantId: singleTenant.tenantId,
     eventId: `ev-${i}`,
     ...input,
   }));
+  progress(`ingestion: ${events.length} single events over ${subjects} subjects, concurrency ${concurrency}`);
+  const outcomes: Record<string, number> = {};
+  const single = await measurePath(bench, singleTenant, inputs, concurrency, async () => {
+    await inPool(events, concurrency, async (event, i) => {
+      const outcome = await deliver(event, context(`ev-${i}`));
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+    });
+    if (outcomes.processed !== events.length) {
+      throw new Error(`Ingestion: not every event was processed: ${JSON.stringify(outcomes)}`);
+    }
+  });
+  collectGarbage();
 
+  // Batches: each subject's records as one device check-in, one `records.upserted` message per subject (each
+  // item its own eventId), the messages in a shuffled order. Each is parsed with the queue function's schema
+  // and applied by services.events.apply, as the function does (its decode is that parse); an item refused
+  // would be poisoned by the function, so the bench fails on any.
+  const batchTenant = await provision('IN');
+  const batchRng = random(13);
+  const checkIns: UpsertInput[][] = [];
+  for (let i = 0; i < batchSubjects; i++) {
+    const owner = benchSubject(batchRng, `batch.user${i}`);
+    checkIns.push(subjectRecords(batchRng, owner, batchItems, scale.recordBytes, `b${i}`));
+  }
+  shuffle(batchRng, checkIns);
+  const messagesOf = (subjectCheckIns: readonly UpsertInput[][], name: string) =>
+    subjectCheckIns.map((records, i) => ({
+      type: 'records.upserted',
+      tenantId: batchTenant.tenantId,
+      eventId: `${name}-${i}`,
+      records: records.map((input, j) => ({ eventId: `${name}-${i}-${j}`, ...input })),
+    }));
+  const applyAll = (messages: readonly unknown[]) => async () => {
+    await inPool(messages, concurrency, async (message) => {
+      const refused = await services.events.apply(personalDataEventSchema.parse(message));
+      if (refused.length > 0) {
+        throw new Error(`Ingestion: batch items refused: ${JSON.stringify(refused.map((r) => r.reason))}`);
+      }
+    });
+  };
+  const messages = messagesOf(checkIns, 'batch');
+  const messageBytes = messages.map((message) =>
+    Buffer.byteLength(Buffer.from(JSON.stringify(message)).toString('base64')),
+  );
+  const largestMessage = Math.max(...messageBytes);
+  if (largestMessage > MAX_MESSAGE_BYTES) {
+    throw new Error(`Ingestion: a batch message takes ${largestMessage} bytes, over the queue's 64 KiB.`);
+  }
+  const batchInputs = checkIns.flat();
+  progress(
+    `ingestion: ${batchInputs.length} records in ${messages.length} batches of ${batchItems}, concurrency ${concurrency}`,
+  );
+  const rawKey = randomBytes(32);
+  const batches = await measurePath(bench, batchTenant, batchInputs, concurrency, applyAll(messages), rawKey);
+  collectGarbage();
+
+  // The same subjects' next check-in: the same records a day later, in another order, so that every item
+  // replaces a stored row (and moves its expiry entries), as a device checking in again does. Its raw upserts
+  // replace the raw rows of the first check-in.
+  const nextCheckIns = checkIns.map((records) =>
+    records.map((input) => ({
+      ...input,
+      occurredAt: new Date(Date.parse(input.occurredAt) + DAY_MS).toISOString(),
+    })),
+  );
+  shuffle(batchRng, nextCheckIns);
+  progress(`ingestion: the same subjects' next check-in, ${nextCheckIns.length} batches`);
+  const next = await measurePath(
+    bench,
+    batchTenant,
+    nextCheckIns.flat(),
+    concurrency,
+    applyAll(messagesOf(nextCheckIns, 'next')),
+    rawKey,
+  );
+
+  const withGoals = <T extends PathFigures>(figures: T, goals: (typeof GOALS)[keyof typeof GOALS]) => {
+    const met = {
+      recordsPerSecond: figures.ratio >= goals.minRatio,
+      requestsPerRecord: figures.product.requestsPerRecord <= goals.maxRequestsPerRecord,
+      cpuPerRecord: figures.cpuPerRecordVsRaw <= goals.maxCpuPerRecordVsRaw,
+    };
+    return {
+      ...figures,
+      goals: {
+        ratio: { atLeast: goals.minRatio, value: figures.ratio, met: met.recordsPerSecond },
+        requestsPerRecord: {
+          atMost: goals.maxRequestsPerRecord,
+          value: figures.product.requestsPerRecord,
+          met: met.requestsPerRecord,
+        },
+        cpuPerRecordVsRaw: {
+          atMost: goals.maxCpuPerRecordVsRaw,
+          value: figures.cpuPerRecordVsRaw,
+          met: met.cpuPerRecord,
+        },
+      },
+      meetsGoals: met.recordsPerSecond && met.requestsPerRecord && met.cpuPerRecord,
+    };
+  };
+  return {
+    recordDataBytes: scale.recordBytes,
+    concurrency,
+    single: {
+      records: events.length,
+      messages: events.length,
+      subjects,
+      ...withGoals(single, GOALS.single),
+      outcomes,
+    },
+    batches: {
+      records: batchInputs.length,
+      messages: messages.length,
+      subjects: batchSubjects,
+      recordsPerMessage: batchItems,
+      largestMessageBytes: largestMessage,
+      ...withGoals(batches, GOALS.batches),
+    },
+    batchesNextCheckIn: {
+      records: batchInputs.length,
+      messages: messages.length,
+      subjects: batchSubjects,
+      recordsPerMessage: batchItems,
+      ...withGoals(next, GOALS.batches),
+    },
+  };
+}
+
+interface PathFigures {
+  product: ReturnType<typeof sideFigures> & { requestsByService: RequestCounts };
+  raw: ReturnType<typeof sideFigures> & { sealedBytesPerEntity: number };
+  ratio: number;
+  cpuPerRecordVsRaw: number;
+  storedRecordsFound: number;
+}
+
+/**
+ * Runs `ingest` (the product's path for `inputs`, into `tenant`) timed and counted, then raw upserts of one
+ * entity per record of the same inputs, in the same order and concurrency, into a table of their own in the
+ * tenant's account; checks the product stored every record.
+ */
+async function measurePath(
+  bench: Bench,
+  tenant: TenantScope,
+  inputs: readonly UpsertInput[],
+  concurrency: number,
+  ingest: () => Promise<void>,
+  key: Buffer = randomBytes(32),
+): Promise<PathFigures> {
   // The raw entities: what the product stores for each record (the same record HMAC, device HMAC and sealed
-  // content), sealed under a throw-away key.
-  const key = randomBytes(32);
+  // content), sealed under a throw-away key (the same key again: the same rows, replaced).
   const rawEntities: TableEntity<Record<string, unknown>>[] = inputs.map((input) => {
-    const partitionKey = recordsPartition(tenantId, hmacWith(key, 'objectId', input.subject.objectId!));
+    const partitionKey = recordsPartition(
+      tenant.tenantId,
+      hmacWith(key, 'objectId', input.subject.objectId!),
+    );
     const rowKey = recordRowKey(input.category, recordKeyOf(key, input.category, input.recordId));
     return {
       partitionKey,
@@ -94,63 +253,100 @@ export async function ingestionScenario(bench: Bench, scale: Scale) {
   });
   const rawTable = await bench.rawTable(tenant.geography, RAW_TABLE);
 
-  progress(`ingestion: ${events.length} events over ${subjects} subjects, concurrency ${concurrency}`);
-  const outcomes: Record<string, number> = {};
-  const before = bench.counter.snapshot();
-  const cpuBefore = process.cpuUsage();
-  const started = now();
-  await inPool(events, concurrency, async (event, i) => {
-    const outcome = await deliver(event, context(`ev-${i}`));
-    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+  const product = await timed(bench, ingest);
+  progress(`ingestion: product ${round(product.ms)} ms; raw upserts next`);
+  collectGarbage();
+  const raw = await timed(bench, async () => {
+    await inPool(rawEntities, concurrency, (entity) => rawTable.upsertEntity(entity, 'Replace'));
   });
-  const productMs = now() - started;
-  const productCounts = bench.counter.since(before);
-  const productCpuMs = cpuMsSince(cpuBefore);
-  if (outcomes.processed !== events.length) {
-    throw new Error(`Ingestion: not every event was processed: ${JSON.stringify(outcomes)}`);
-  }
-  progress(`ingestion: product ${round(productMs)} ms; raw upserts next`);
-
-  const rawBefore = bench.counter.snapshot();
-  const rawCpu = process.cpuUsage();
-  const rawStarted = now();
-  await inPool(rawEntities, concurrency, (entity) => rawTable.upsertEntity(entity, 'Replace'));
-  const rawMs = now() - rawStarted;
-  const rawCounts = bench.counter.since(rawBefore);
-  const rawCpuMs = cpuMsSince(rawCpu);
 
   const stored = await countStored(bench, tenant, inputs[0]!);
-  if (stored !== events.length) throw new Error(`Ingestion stored ${stored} records, not ${events.length}.`);
-  const productRps = events.length / (productMs / 1000);
-  const rawRps = rawEntities.length / (rawMs / 1000);
-  progress(`ingestion: product ${round(productRps)} records/s, raw ${round(rawRps)} records/s`);
+  if (stored !== inputs.length) throw new Error(`Ingestion stored ${stored} records, not ${inputs.length}.`);
+  const productFigures = sideFigures(product, inputs.length);
+  const rawFigures = sideFigures(raw, rawEntities.length);
+  progress(
+    `ingestion: product ${productFigures.recordsPerSecond} records/s, raw ${rawFigures.recordsPerSecond} records/s`,
+  );
   return {
-    events: events.length,
-    subjects,
-    concurrency,
-    recordDataBytes: scale.recordBytes,
-    product: {
-      ms: round(productMs),
-      recordsPerSecond: round(productRps),
-      cpuMs: round(productCpuMs),
-      requests: totalRequests(productCounts),
-      requestsByService: productCounts,
-      requestsPerRecord: round(totalRequests(productCounts) / events.length, 2),
-      outcomes,
-    },
+    product: { ...productFigures, requestsByService: product.counts },
     raw: {
-      ms: round(rawMs),
-      recordsPerSecond: round(rawRps),
-      cpuMs: round(rawCpuMs),
-      requests: totalRequests(rawCounts),
-      requestsPerRecord: round(totalRequests(rawCounts) / rawEntities.length, 2),
+      ...rawFigures,
       sealedBytesPerEntity: Math.round(
         rawEntities.reduce((sum, e) => sum + String(e.sealed).length, 0) / rawEntities.length,
       ),
     },
-    ratio: round(productRps / rawRps, 2),
+    ratio: round(inputs.length / product.ms / (rawEntities.length / raw.ms), 2),
+    cpuPerRecordVsRaw: round(product.cpuMs / inputs.length / (raw.cpuMs / rawEntities.length), 2),
     storedRecordsFound: stored,
   };
+}
+
+interface Timed {
+  ms: number;
+  cpuMs: number;
+  counts: RequestCounts;
+  access: AccessTrace;
+}
+
+async function timed(bench: Bench, work: () => Promise<void>): Promise<Timed> {
+  const before = bench.counter.snapshot();
+  const stopAccess = bench.counter.startAccessTrace();
+  const cpuBefore = process.cpuUsage();
+  const started = now();
+  let access: AccessTrace;
+  try {
+    await work();
+  } finally {
+    access = stopAccess();
+  }
+  const ms = now() - started;
+  const cpuMs = cpuMsSince(cpuBefore);
+  return { ms, cpuMs, counts: bench.counter.since(before), access };
+}
+
+/**
+ * Throughput, CPU and requests per record of one side. `requestsPerRecordByKind` splits the Table requests
+ * by what they touch and how (requestCounter.ts accessKindOf), largest first; Blob and Queue requests, if
+ * any, are added as `blob` and `queue`, so the kinds add up to `requestsPerRecord`. `tableRequestsByKind` has
+ * the counts, the time spent waiting for each kind (summed over concurrent requests) and the requests
+ * answered with an error status (a 404 of a row looked up and absent; a 409 or 412 lost a race, tried again).
+ */
+function sideFigures(side: Timed, records: number) {
+  const kinds = Object.entries(side.access).sort(([, a], [, b]) => b.requests - a.requests);
+  const other = { blob: side.counts.blob, queue: side.counts.queue, other: side.counts.other };
+  const requests = totalRequests(side.counts);
+  return {
+    ms: round(side.ms),
+    recordsPerSecond: round(records / (side.ms / 1000)),
+    cpuMs: round(side.cpuMs),
+    cpuMsPerRecord: round(side.cpuMs / records, 3),
+    requests,
+    requestsPerRecord: round(requests / records, 2),
+    requestsPerRecordByKind: Object.fromEntries([
+      ...kinds.map(([kind, entry]): [string, number] => [kind, round(entry.requests / records, 4)]),
+      ...Object.entries(other)
+        .filter(([, count]) => count > 0)
+        .map(([service, count]): [string, number] => [service, round(count / records, 4)]),
+    ]),
+    tableRequestsByKind: Object.fromEntries(
+      kinds.map(([kind, entry]) => [
+        kind,
+        {
+          requests: entry.requests,
+          rows: entry.rows,
+          ms: round(entry.ms),
+          ...(Object.keys(entry.failed).length > 0 ? { failedByStatus: entry.failed } : {}),
+        },
+      ]),
+    ),
+  };
+}
+
+function shuffle<T>(rng: () => number, items: T[]): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
 }
 
 /**

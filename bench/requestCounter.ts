@@ -33,6 +33,16 @@ type Service = 'table' | 'blob' | 'queue' | 'other';
 /** Table requests by kind (`$batch <table> <action>` names the table and action inside a transaction). */
 export type TableTrace = Record<string, { requests: number; rows: number; ms: number }>;
 
+/**
+ * Table requests by what they touch and how: `<table>[(<rows>)] read|write|transaction` (see accessKindOf),
+ * with the rows they carried, the time each took, and those answered with an error status, by status (a 404
+ * for a row looked up and absent, a 409 or 412 for a write that lost a race and is tried again).
+ */
+export type AccessTrace = Record<
+  string,
+  { requests: number; rows: number; ms: number; failed: Record<string, number> }
+>;
+
 const SUBREQUEST = /^(DELETE|POST|PUT|PATCH|MERGE) (\S+) HTTP\/1\.1\r?$/gm;
 
 export class RequestCounter {
@@ -46,26 +56,58 @@ export class RequestCounter {
   private readonly operations = new Map<string, number>();
   private readonly serviceByPort = new Map<string, Service>();
   private trace: TableTrace | undefined;
+  private accessTrace: AccessTrace | undefined;
 
   /** Add to every Table client; `perRetry` so that a retried request counts as the requests it sent. */
   readonly tablePolicy: TablePolicy = {
     name: 'benchTableRequestCounter',
     sendRequest: async (request, next) => {
       this.counts.tablePolicy++;
-      const trace = this.trace;
-      if (!trace) return next(request);
-      const { kind, rows } = tableKindOf(request.method, request.url, request.body);
+      const { trace, accessTrace } = this;
+      if (!trace && !accessTrace) return next(request);
+      const kind = trace && tableKindOf(request.method, request.url, request.body);
+      const access = accessTrace && accessKindOf(request.method, request.url, request.body);
       const started = performance.now();
+      let status = 0;
       try {
-        return await next(request);
+        const response = await next(request);
+        status = response.status;
+        return response;
+      } catch (error) {
+        status = (error as { statusCode?: number }).statusCode ?? 0;
+        throw error;
       } finally {
-        const entry = (trace[kind] ??= { requests: 0, rows: 0, ms: 0 });
-        entry.requests++;
-        entry.rows += rows;
-        entry.ms += performance.now() - started;
+        const ms = performance.now() - started;
+        if (trace && kind) {
+          const entry = (trace[kind.kind] ??= { requests: 0, rows: 0, ms: 0 });
+          entry.requests++;
+          entry.rows += kind.rows;
+          entry.ms += ms;
+        }
+        if (accessTrace && access) {
+          const entry = (accessTrace[access.kind] ??= { requests: 0, rows: 0, ms: 0, failed: {} });
+          entry.requests++;
+          entry.rows += access.rows;
+          entry.ms += ms;
+          // 0: no response (a network error).
+          if (status >= 400 || status === 0) entry.failed[status] = (entry.failed[status] ?? 0) + 1;
+        }
       }
     },
   };
+
+  /**
+   * Starts counting Table requests by access kind (accessKindOf), with the time each took; the function
+   * returned stops it and gives the counts. Independent of startTrace: both may run at once.
+   */
+  startAccessTrace(): () => AccessTrace {
+    const trace: AccessTrace = {};
+    this.accessTrace = trace;
+    return () => {
+      if (this.accessTrace === trace) this.accessTrace = undefined;
+      return trace;
+    };
+  }
 
   /**
    * Starts tracing Table requests by kind, with the time each took (from the policy to the response);
@@ -159,4 +201,64 @@ function tableKindOf(method: string, url: string, body: unknown): { kind: string
   }
   const { table, keyed } = resourceOf(url);
   return { kind: `${method} ${table}${keyed ? '(key)' : method === 'GET' ? ' query' : ''}`, rows: 1 };
+}
+
+/**
+ * What a Table request touches and how: its table, the family of rows where the keys tell it (the product's
+ * layout: `recordLookup` rows are `alias` (`<tenant>_i…`), `record` (`_r…`) or `device` (`_d…`) lookups by
+ * their partition; `records` rows are `record` rows, or the subject's `~key` (data key), `~id_` (identifier)
+ * and other `~` rows by their RowKey; a query names the family of the partition its filter names, if any),
+ * and the access: `read` for GET, `write` for POST, PUT, MERGE, PATCH and DELETE, `transaction` for a
+ * `$batch` (named by the tables and rows inside it, e.g. `records(record)+expiry transaction`).
+ */
+export function accessKindOf(method: string, url: string, body: unknown): { kind: string; rows: number } {
+  if (url.includes('$batch')) {
+    const touched = new Set<string>();
+    let rows = 0;
+    if (typeof body === 'string') {
+      const matches = [...body.matchAll(SUBREQUEST)];
+      for (const [i, match] of matches.entries()) {
+        // An insert's keys are in its own part of the body, up to the next sub-request.
+        touched.add(targetOf(match[2]!, body.slice(match.index, matches[i + 1]?.index)));
+        rows++;
+      }
+    }
+    return { kind: `${[...touched].sort().join('+') || 'unknown'} transaction`, rows };
+  }
+  return { kind: `${targetOf(url, body)} ${method.toUpperCase() === 'GET' ? 'read' : 'write'}`, rows: 1 };
+}
+
+/**
+ * `<table>` or `<table>(<row family>)` of a Table request: the keys are in its URL, or for an insert (`POST
+ * <table>`) in its JSON body; `Tables` is the table list (a `POST Tables` creates a table).
+ */
+function targetOf(address: string, body?: unknown): string {
+  const parsed = new URL(address, 'http://localhost');
+  const segment = decodeURIComponent(parsed.pathname.split('/').pop() ?? '');
+  const open = segment.indexOf('(');
+  const table = open < 0 ? segment : segment.slice(0, open);
+  const keys = open < 0 ? '' : segment.slice(open);
+  const inserted = !keys && typeof body === 'string' ? body : '';
+  const partition =
+    /PartitionKey='([^']*)'/.exec(keys)?.[1] ??
+    /PartitionKey eq '([^']*)'/.exec(parsed.searchParams.get('$filter') ?? '')?.[1] ??
+    /"PartitionKey":"([^"]*)"/.exec(inserted)?.[1];
+  const row = /RowKey='([^']*)'/.exec(keys)?.[1] ?? /"RowKey":"([^"]*)"/.exec(inserted)?.[1];
+  const family = rowFamilyOf(table, partition, row);
+  return family ? `${table}(${family})` : table;
+}
+
+function rowFamilyOf(table: string, partition?: string, row?: string): string | undefined {
+  if (table === 'recordLookup' && partition) {
+    const family = partition.slice(partition.indexOf('_') + 1, partition.indexOf('_') + 2);
+    return { i: 'alias', r: 'record', d: 'device' }[family] ?? family;
+  }
+  if (table === 'records') {
+    if (row === undefined) return partition ? 'subject query' : undefined;
+    if (!row.startsWith('~')) return 'record';
+    if (row === '~key') return '~key';
+    if (row.startsWith('~id_')) return '~id';
+    return row.split('_')[0];
+  }
+  return undefined;
 }

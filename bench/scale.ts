@@ -1,4 +1,5 @@
 // Sizes of the run: BENCH_SCALE=full (default) or small, each figure overridable by its own variable.
+import { MAX_BATCH_ITEMS } from '../shared/records/personalDataEvent';
 
 export interface Scale {
   name: string;
@@ -11,7 +12,18 @@ export interface Scale {
     repetitions: number;
   };
   export: { subjectRecords: number; repetitions: number };
-  ingestion: { events: number; subjects: number; concurrency: number };
+  /**
+   * Single events: `events` records over `subjects`, one `record.upserted` message each. Batches:
+   * `batchSubjects` subjects, `batchItems` records each, sent as one `records.upserted` message per subject
+   * (a device's check-in). `concurrency` messages in flight on both paths, and raw upserts in flight.
+   */
+  ingestion: {
+    events: number;
+    subjects: number;
+    batchSubjects: number;
+    batchItems: number;
+    concurrency: number;
+  };
   /** Expired (`usage`) and live (`directory`) records of the purge tenant, and records per subject. */
   purge: { expired: number; live: number; recordsPerSubject: number };
   /**
@@ -49,7 +61,7 @@ const PRESETS: Record<string, Scale> = {
       repetitions: 5,
     },
     export: { subjectRecords: 10_000, repetitions: 3 },
-    ingestion: { events: 3_000, subjects: 300, concurrency: 16 },
+    ingestion: { events: 3_000, subjects: 300, batchSubjects: 300, batchItems: 10, concurrency: 16 },
     purge: { expired: 5_000, live: 20_000, recordsPerSubject: 10 },
     residency: {
       records: 5_000,
@@ -73,7 +85,7 @@ const PRESETS: Record<string, Scale> = {
       repetitions: 3,
     },
     export: { subjectRecords: 1_000, repetitions: 2 },
-    ingestion: { events: 300, subjects: 30, concurrency: 16 },
+    ingestion: { events: 300, subjects: 30, batchSubjects: 30, batchItems: 10, concurrency: 16 },
     purge: { expired: 500, live: 2_000, recordsPerSubject: 10 },
     residency: {
       records: 1_000,
@@ -118,6 +130,8 @@ export function scaleFrom(env: NodeJS.ProcessEnv = process.env): Scale {
     ingestion: {
       events: integer(env, 'BENCH_INGEST_EVENTS', preset.ingestion.events),
       subjects: integer(env, 'BENCH_INGEST_SUBJECTS', preset.ingestion.subjects),
+      batchSubjects: integer(env, 'BENCH_INGEST_BATCH_SUBJECTS', preset.ingestion.batchSubjects),
+      batchItems: integer(env, 'BENCH_INGEST_BATCH_ITEMS', preset.ingestion.batchItems),
       concurrency: integer(env, 'BENCH_INGEST_CONCURRENCY', preset.ingestion.concurrency),
     },
     purge: {
@@ -146,6 +160,9 @@ export function scaleFrom(env: NodeJS.ProcessEnv = process.env): Scale {
   }
   if (scale.discovery.smallTenantRecords > scale.discovery.largeTenantRecords) {
     throw new Error('BENCH_DISCOVERY_SMALL must not exceed BENCH_DISCOVERY_LARGE.');
+  }
+  if (scale.ingestion.batchItems > MAX_BATCH_ITEMS) {
+    throw new Error(`BENCH_INGEST_BATCH_ITEMS must not exceed ${MAX_BATCH_ITEMS} (a batch's limit).`);
   }
   return scale;
 }

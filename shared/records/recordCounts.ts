@@ -2,9 +2,9 @@
 // rows whatever the number of records. Table `recordCounts` of the tenant's geography: PartitionKey
 // `${tenantId}_counts`, one row per shard (`shard_00`..`shard_15`) with a number per category (`n_<category>`);
 // the tenant's count of a category is the sum over its shards. A change is made under its shard's ETag, so
-// concurrent writers never lose each other's changes; a writer that meets another moves on to the next shard
-// and starts there from then on, so writers that run side by side spread over the shards while a tenant
-// written one change at a time keeps a single row.
+// concurrent writers never lose each other's changes. The changes an instance makes side by side each take a
+// shard of their own (the first free one), and one that meets another instance's write moves on to the next,
+// so concurrent writers rarely meet, while a tenant written one change at a time keeps a single row.
 //
 // Every place that creates or deletes a record row reports here (RecordWriter for writes and moves between
 // subjects, RecordRetention for purges and anonymisation, SubjectErasure); a passive deletion removes the
@@ -31,8 +31,8 @@ const column = (category: RecordCategory) => `n_${category}`;
 type ShardEntity = Record<string, unknown> & { partitionKey: string; rowKey: string; etag?: string };
 
 export class RecordCounts {
-  /** Where this instance starts: shard 0 until it meets a concurrent writer, then the shard after. */
-  private start = 0;
+  /** How many changes of this instance are at each shard right now: a change takes the least busy. */
+  private readonly busy: number[] = new Array<number>(COUNT_SHARDS).fill(0);
 
   /** Adds (or, negative, takes away) records per category. */
   async add(tenant: TenantScope, deltas: CategoryDeltas): Promise<void> {
@@ -43,24 +43,43 @@ export class RecordCounts {
     if (changes.length === 0) return;
     const table = await this.table(tenant);
     const partitionKey = countsPartition(tenant.tenantId);
-    let shard = this.start;
-    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const rowKey = shardRow(shard);
-      const current = await orAbsent(table.getEntity<ShardEntity>(partitionKey, rowKey));
-      const next: ShardEntity = { partitionKey, rowKey };
-      for (const [category, n] of changes) next[column(category)] = numberIn(current, category) + n;
-      try {
-        if (current) await table.updateEntity(next, 'Merge', { etag: current.etag! });
-        else await table.createEntity(next);
-        return;
-      } catch (error) {
-        // Another writer changed (or created) this shard meanwhile: the next shard, read afresh.
-        if (!(isStatus(error, 412) || isStatus(error, 409))) throw error;
+    let shard = this.take(0);
+    try {
+      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+        const rowKey = shardRow(shard);
+        const current = await orAbsent(table.getEntity<ShardEntity>(partitionKey, rowKey));
+        const next: ShardEntity = { partitionKey, rowKey };
+        for (const [category, n] of changes) next[column(category)] = numberIn(current, category) + n;
+        try {
+          if (current) await table.updateEntity(next, 'Merge', { etag: current.etag! });
+          else await table.createEntity(next);
+          return;
+        } catch (error) {
+          // Another writer (another instance) changed or created this shard meanwhile: the next free one.
+          if (!(isStatus(error, 412) || isStatus(error, 409))) throw error;
+        }
+        this.release(shard);
+        shard = this.take(shard + 1);
       }
-      shard = (shard + 1) % COUNT_SHARDS;
-      this.start = shard;
+      throw new Error('Record counters: every shard kept changing under this update.');
+    } finally {
+      this.release(shard);
     }
-    throw new Error('Record counters: every shard kept changing under this update.');
+  }
+
+  /** The least busy shard, the first from `from` on (wrapping) among equals; held until released. */
+  private take(from: number): number {
+    let chosen = from % COUNT_SHARDS;
+    for (let i = 1; i < COUNT_SHARDS; i++) {
+      const shard = (from + i) % COUNT_SHARDS;
+      if (this.busy[shard]! < this.busy[chosen]!) chosen = shard;
+    }
+    this.busy[chosen]!++;
+    return chosen;
+  }
+
+  private release(shard: number): void {
+    this.busy[shard]!--;
   }
 
   /** Records per category (every category, 0 where none): one query of at most COUNT_SHARDS rows. */
