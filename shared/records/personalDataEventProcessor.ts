@@ -12,6 +12,7 @@ import {
   type PersonalDataEvent,
   type RecordsUpsertedBatch,
 } from './personalDataEvent';
+import type { RecordCounts } from './recordCounts';
 import type { RecordStore } from './recordStore';
 
 /** Domain errors that say the event itself is refused, so redelivering it cannot succeed. */
@@ -49,6 +50,7 @@ export class PersonalDataEventProcessor {
     private readonly directory: TenantDirectory,
     private readonly audit: AuditLog,
     private readonly records: RecordStore,
+    private readonly counts: RecordCounts,
   ) {}
 
   /**
@@ -110,6 +112,11 @@ export class PersonalDataEventProcessor {
    */
   private async applyBatch(batch: RecordsUpsertedBatch): Promise<RefusedItem[]> {
     const tenant = await this.directory.resolve(batch.tenantId);
+    // The batch's new records are counted in one change, written once its items are (or one failed).
+    return this.counts.gathered(() => this.applyItems(tenant, batch));
+  }
+
+  private async applyItems(tenant: TenantScope, batch: RecordsUpsertedBatch): Promise<RefusedItem[]> {
     const refused: RefusedItem[] = [];
     for (const [index, item] of batch.records.entries()) {
       const parsed = parseBatchItem(batch.tenantId, item);

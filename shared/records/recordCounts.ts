@@ -11,6 +11,8 @@
 // counters with every other row of the tenant, and a residency move copies them. Redelivered work does not
 // count twice: only a row actually created or deleted is counted. A process that stops between a record's
 // write and its count leaves that one change uncounted: the counters are a report figure, not a ledger.
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 import type { TableClient } from '@azure/data-tables';
 
 import type { TenantScope } from '../residency/tenantDirectory';
@@ -30,12 +32,40 @@ const column = (category: RecordCategory) => `n_${category}`;
 
 type ShardEntity = Record<string, unknown> & { partitionKey: string; rowKey: string; etag?: string };
 
+/** Changes gathered while a batch is applied, per tenant (see `gathered`). */
+type Gathered = Map<string, { tenant: TenantScope; deltas: CategoryDeltas }>;
+
 export class RecordCounts {
+  private readonly gathering = new AsyncLocalStorage<Gathered>();
+
   /** How many changes of this instance are at each shard right now: a change takes the least busy. */
   private readonly busy: number[] = new Array<number>(COUNT_SHARDS).fill(0);
 
+  /**
+   * Runs `work` with the counts it changes gathered, and writes them once at its end, failed or not (a
+   * batch of records costs one counter change, not one per record). A process that stops within `work`
+   * leaves the batch's changes uncounted, as one that stops after a record's write leaves that one.
+   */
+  async gathered<T>(work: () => Promise<T>): Promise<T> {
+    const gathered: Gathered = new Map();
+    try {
+      return await this.gathering.run(gathered, work);
+    } finally {
+      for (const { tenant, deltas } of gathered.values()) await this.add(tenant, deltas);
+    }
+  }
+
   /** Adds (or, negative, takes away) records per category. */
   async add(tenant: TenantScope, deltas: CategoryDeltas): Promise<void> {
+    const gathering = this.gathering.getStore();
+    if (gathering) {
+      const gathered = gathering.get(tenant.tenantId) ?? { tenant, deltas: {} };
+      for (const [category, n] of Object.entries(deltas) as [RecordCategory, number][]) {
+        gathered.deltas[category] = (gathered.deltas[category] ?? 0) + n;
+      }
+      gathering.set(tenant.tenantId, gathered);
+      return;
+    }
     const changes = Object.entries(deltas).filter(([, n]) => n !== undefined && n !== 0) as [
       RecordCategory,
       number,
