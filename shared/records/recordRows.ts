@@ -113,13 +113,20 @@ export type WriteOutcome =
  * covers the new version (it happened at or after it) is kept. Says what is stored now and, when it replaced
  * a row, that row's version.
  */
-export async function writeIfNewer(table: TableClient, entity: RecordEntity): Promise<WriteOutcome> {
+export async function writeIfNewer(
+  table: TableClient,
+  entity: RecordEntity,
+  /** The row is most likely there (its record lookup says so): read it first instead of trying to create it. */
+  likelyStored = false,
+): Promise<WriteOutcome> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    try {
-      const created = await table.createEntity(entity);
-      return { outcome: 'stored', stored: versionOf(entity, created.etag) };
-    } catch (error) {
-      if (!isStatus(error, 409)) throw error;
+    if (!(likelyStored && attempt === 0)) {
+      try {
+        const created = await table.createEntity(entity);
+        return { outcome: 'stored', stored: versionOf(entity, created.etag) };
+      } catch (error) {
+        if (!isStatus(error, 409)) throw error;
+      }
     }
     const stored = await readRow<RecordEntity>(table, entity.partitionKey, entity.rowKey);
     if (!stored) continue;

@@ -107,14 +107,12 @@ export class RecordStore {
       if (previous && previous.occurredAt > input.occurredAt) return 'stale';
       if (previous) deletedAt = deletionFor(input.occurredAt, [deletedAt, previous.deletedAt]);
 
-      const written = await this.writer.write(tenant, to, {
-        category: input.category,
-        rowKey,
-        occurredAt: input.occurredAt,
-        deletedAt,
-        deviceKey,
-        content,
-      });
+      const written = await this.writer.write(
+        tenant,
+        to,
+        { category: input.category, rowKey, occurredAt: input.occurredAt, deletedAt, deviceKey, content },
+        from === to,
+      );
       if (written.outcome === 'stale') return 'stale';
       // A move leaves the old place before the lookup follows: a crash in between leaves the lookup at
       // a place without the row, which the redelivery moves on from; never the row at two places.

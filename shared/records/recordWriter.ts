@@ -53,7 +53,13 @@ export class RecordWriter {
    * covers it is kept); its expiry entries are re-keyed to the new version and those of the replaced
    * dates removed; the device lookup follows the row.
    */
-  async write(tenant: TenantScope, subjectKey: string, version: RecordVersion): Promise<WriteOutcome> {
+  async write(
+    tenant: TenantScope,
+    subjectKey: string,
+    version: RecordVersion,
+    /** The record lookup says the row is at this subject already (a replacement, usually). */
+    likelyStored = false,
+  ): Promise<WriteOutcome> {
     const dataKey = await this.subjectKeys.getOrCreate(tenant, subjectKey);
     const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
     const entity: RecordEntity = {
@@ -65,7 +71,7 @@ export class RecordWriter {
       ...(version.deviceKey ? { deviceKey: version.deviceKey } : {}),
       sealed: sealContent(dataKey, version.content, partitionKey, version.rowKey),
     };
-    const written = await writeIfNewer(await this.records(tenant), entity);
+    const written = await writeIfNewer(await this.records(tenant), entity, likelyStored);
     if (written.outcome === 'stale') return written;
     // Counted once, when the row is created; a replacement or the same version again changes no count.
     if (written.outcome === 'stored' && !written.replaced) {
@@ -89,8 +95,7 @@ export class RecordWriter {
             written.replaced,
           )
         : [];
-    await this.expiry.add(tenant, now);
-    await this.expiry.remove(tenant, withoutThose(before, now, tenant.tenantId));
+    await this.expiry.replace(tenant, now, withoutThose(before, now, tenant.tenantId));
     const lookups = await this.lookups(tenant);
     if (version.deviceKey) {
       const device = lookupKeys.device(tenant.tenantId, version.deviceKey, subjectKey, version.rowKey);

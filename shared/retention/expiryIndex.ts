@@ -160,6 +160,34 @@ export class ExpiryIndex {
     );
   }
 
+  /**
+   * Adds `added` and removes `removed` (a row written again at other dates). When they all fall in one
+   * month's partition, in one transaction; otherwise the adds first, so that a crash in between leaves an
+   * entry too many (the purge re-checks a row's dates) and never one too few.
+   */
+  async replace(
+    tenant: TenantScope,
+    added: readonly ExpiryEntry[],
+    removed: readonly ExpiryEntry[],
+  ): Promise<void> {
+    const partitions = new Set(
+      [...added, ...removed].map((entry) => expiryKeys(tenant.tenantId, entry).partitionKey),
+    );
+    if (partitions.size > 1 || removed.length === 0 || added.length === 0) {
+      await this.add(tenant, added);
+      await this.remove(tenant, removed);
+      return;
+    }
+    await submitInBatches(await this.table(tenant), [
+      ...added.map((entry): TransactionAction => [
+        'upsert',
+        { ...expiryKeys(tenant.tenantId, entry), entry: JSON.stringify(entry) },
+        'Replace',
+      ]),
+      ...removed.map((entry): TransactionAction => ['delete', expiryKeys(tenant.tenantId, entry)]),
+    ]);
+  }
+
   /** The package entries of one request due on one day (yyyy-mm-dd): one per attempt of its package. */
   async packagesDueOn(
     tenant: TenantScope,
