@@ -107,7 +107,9 @@ export async function ingestionScenario(bench: Bench, scale: Scale) {
   const checkIns: UpsertInput[][] = [];
   for (let i = 0; i < batchSubjects; i++) {
     const owner = benchSubject(batchRng, `batch.user${i}`);
-    checkIns.push(subjectRecords(batchRng, owner, batchItems, scale.recordBytes, `b${i}`));
+    // A check-in reports its records at one time (so its expiry entries share a due month).
+    const records = subjectRecords(batchRng, owner, batchItems, scale.recordBytes, `b${i}`);
+    checkIns.push(records.map((record) => ({ ...record, occurredAt: records[0]!.occurredAt })));
   }
   shuffle(batchRng, checkIns);
   const messagesOf = (subjectCheckIns: readonly UpsertInput[][], name: string) =>

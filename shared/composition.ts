@@ -198,7 +198,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     requests,
     deadlines: new RequestDeadlines(directory, requests, clock),
     recovery: new RequestRecovery(directory, requests, workQueue, clock),
-    events: new PersonalDataEventProcessor(directory, audit, records, counts),
+    events: new PersonalDataEventProcessor(directory, audit, records),
     records,
     restrictions,
     fulfilment: new RequestFulfilment(

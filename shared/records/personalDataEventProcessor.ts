@@ -12,7 +12,6 @@ import {
   type PersonalDataEvent,
   type RecordsUpsertedBatch,
 } from './personalDataEvent';
-import type { RecordCounts } from './recordCounts';
 import type { RecordStore } from './recordStore';
 
 /** Domain errors that say the event itself is refused, so redelivering it cannot succeed. */
@@ -50,7 +49,6 @@ export class PersonalDataEventProcessor {
     private readonly directory: TenantDirectory,
     private readonly audit: AuditLog,
     private readonly records: RecordStore,
-    private readonly counts: RecordCounts,
   ) {}
 
   /**
@@ -112,8 +110,8 @@ export class PersonalDataEventProcessor {
    */
   private async applyBatch(batch: RecordsUpsertedBatch): Promise<RefusedItem[]> {
     const tenant = await this.directory.resolve(batch.tenantId);
-    // The batch's new records are counted in one change, written once its items are (or one failed).
-    return this.counts.gathered(() => this.applyItems(tenant, batch));
+    // What depends on the items' rows (expiry entries, device lookups, counts) is written once, at the end.
+    return this.records.batch(tenant, () => this.applyItems(tenant, batch));
   }
 
   private async applyItems(tenant: TenantScope, batch: RecordsUpsertedBatch): Promise<RefusedItem[]> {

@@ -136,6 +136,14 @@ export class RecordStore {
   }
 
   /**
+   * Runs the upserts of a batch of one tenant (a device's check-in) with what depends on their rows written
+   * once at its end (RecordWriter.batch).
+   */
+  batch<T>(tenant: TenantScope, work: () => Promise<T>): Promise<T> {
+    return this.writer.batch(tenant, work);
+  }
+
+  /**
    * Soft-deletes one record. Every deletion is kept with the record's lookup, so a version that arrives
    * later is stored deleted when a deletion covers it, whatever order the events came in.
    */

@@ -1,6 +1,8 @@
 // Writing record rows with what depends on them: each stored version's expiry entries carry its ETag, so a
 // retention delete removes exactly the version it was due for (SPEC §6), and the device lookup follows the
 // row. Every writer of record rows (events, merges, rectification, soft deletion) goes through here.
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
 import type { SubjectKeyStore } from '../records/subjectKeys';
@@ -41,12 +43,43 @@ export type StoredRow = Pick<
   etag: string;
 };
 
+/**
+ * What the writes of a batch leave to its end: expiry entries to add or remove and device lookups to write,
+ * each key's last change only (a batch may write two versions of one record).
+ */
+interface Gathered {
+  tenant: TenantScope;
+  expiry: Map<string, { entry: ExpiryEntry; add: boolean }>;
+  devices: Map<string, { partitionKey: string; rowKey: string; subjectKey: string }>;
+}
+
 export class RecordWriter {
+  private readonly gathering = new AsyncLocalStorage<Gathered>();
+
   constructor(
     private readonly subjectKeys: SubjectKeyStore,
     private readonly expiry: ExpiryIndex,
     private readonly counts: RecordCounts,
   ) {}
+
+  /**
+   * Runs the writes of a batch of one tenant with what depends on its rows gathered: the expiry entries and
+   * device lookups (one transaction per partition at the end instead of one request per record) and the
+   * counts (one change). They are written at the end, also when an item failed. A process that stops
+   * before leaves rows without them: the redelivery writes the same versions again, which finishes them
+   * (a same version's entries and lookup are always written), as after a crash between a row and its
+   * entries; the counts stay as they were.
+   */
+  async batch<T>(tenant: TenantScope, work: () => Promise<T>): Promise<T> {
+    const gathered: Gathered = { tenant, expiry: new Map(), devices: new Map() };
+    return this.counts.gathered(async () => {
+      try {
+        return await this.gathering.run(gathered, work);
+      } finally {
+        await this.flush(gathered);
+      }
+    });
+  }
 
   /**
    * Writes a version into the subject's partition unless a newer one is there (a deletion that still
@@ -95,11 +128,20 @@ export class RecordWriter {
             written.replaced,
           )
         : [];
-    await this.expiry.replace(tenant, now, withoutThose(before, now, tenant.tenantId));
+    const removed = withoutThose(before, now, tenant.tenantId);
+    const gathered = this.gatheredFor(tenant);
     const lookups = await this.lookups(tenant);
+    if (gathered) {
+      for (const entry of now) gathered.expiry.set(expiryKeyOf(tenant, entry), { entry, add: true });
+      for (const entry of removed) gathered.expiry.set(expiryKeyOf(tenant, entry), { entry, add: false });
+    } else {
+      await this.expiry.replace(tenant, now, removed);
+    }
     if (version.deviceKey) {
       const device = lookupKeys.device(tenant.tenantId, version.deviceKey, subjectKey, version.rowKey);
-      await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
+      if (gathered)
+        gathered.devices.set(`${device.partitionKey}\n${device.rowKey}`, { ...device, subjectKey });
+      else await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
     }
     const oldDevice = written.outcome === 'stored' ? written.replaced?.deviceKey : undefined;
     if (oldDevice && oldDevice !== version.deviceKey) {
@@ -250,6 +292,28 @@ export class RecordWriter {
     return false;
   }
 
+  /** The batch this write is part of, if it is one of this tenant's. */
+  private gatheredFor(tenant: TenantScope): Gathered | undefined {
+    const gathered = this.gathering.getStore();
+    return gathered?.tenant.tenantId === tenant.tenantId ? gathered : undefined;
+  }
+
+  /** Writes what a batch gathered: entries to add before those to remove, device lookups per device. */
+  private async flush(gathered: Gathered): Promise<void> {
+    const changes = [...gathered.expiry.values()];
+    await this.expiry.replace(
+      gathered.tenant,
+      changes.filter((c) => c.add).map((c) => c.entry),
+      changes.filter((c) => !c.add).map((c) => c.entry),
+    );
+    if (gathered.devices.size > 0) {
+      await submitInBatches(
+        await this.lookups(gathered.tenant),
+        [...gathered.devices.values()].map((device): TransactionAction => ['upsert', device, 'Replace']),
+      );
+    }
+  }
+
   /** The expiry entries of one stored version of a row (with its ETag). */
   private entriesOf(
     subjectKey: string,
@@ -272,6 +336,11 @@ export class RecordWriter {
     return tenant.account.table(TABLES.recordLookup);
   }
 }
+
+const expiryKeyOf = (tenant: TenantScope, entry: ExpiryEntry) => {
+  const keys = expiryKeys(tenant.tenantId, entry);
+  return `${keys.partitionKey}\n${keys.rowKey}`;
+};
 
 /** Entries of `before` that are not in `after`, by their keys. */
 function withoutThose(before: ExpiryEntry[], after: ExpiryEntry[], tenantId: string): ExpiryEntry[] {

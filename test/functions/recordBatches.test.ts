@@ -183,6 +183,40 @@ describe('records.upserted: each item as if it had come alone', () => {
     expect(await poisonedFor(tenant.tenantId)).toEqual([]);
   });
 
+  it("writes what depends on the batch's rows at its end: device lookups, expiry entries and counts", async () => {
+    const tenant = await provisionedTenant(services);
+    const megan = personOf('megan');
+    const items = Array.from({ length: 10 }, (_, i) => checkInItem('CONTOSO-PC-11', megan, i));
+    await deliver(batchOf(tenant.tenantId, items));
+    const report = await services.privacyReports.report(tenant, {});
+    // Counted, in one change for the batch: 10 records.
+    expect(report.records.total).toBe(10);
+    expect(report.records.byCategory).toMatchObject({
+      device: 2,
+      deviceDiagnostics: 2,
+      windowsDiagnostic: 1,
+    });
+    // The short-lived ones (2 device diagnostics, 1 Windows diagnostic, dated March 2026) have their expiry
+    // entries, due already.
+    expect(report.purgeForecast.next7Days.records).toEqual({ delete: 3, anonymise: 0, purgeDeleted: 0 });
+    // Every item has its device lookup: retiring the device soft-deletes all ten.
+    await deliver({
+      type: 'device.retired',
+      tenantId: tenant.tenantId,
+      eventId: `retire-${randomUUID()}`,
+      deviceName: 'CONTOSO-PC-11',
+      deletedAt: at(20),
+    });
+    const { subjectKey } = await services.records.subjectOf(tenant, { objectId: megan.objectId });
+    let deleted = 0;
+    for (const category of CHECK_IN) {
+      for await (const record of services.records.list(tenant, subjectKey, category)) {
+        if (record.deletedAt) deleted++;
+      }
+    }
+    expect(deleted).toBe(10);
+  });
+
   it('items out of order, two versions of one record among them: the newer occurredAt wins whatever the order', async () => {
     const tenant = await provisionedTenant(services);
     const megan = personOf('megan');
