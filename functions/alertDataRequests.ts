@@ -15,6 +15,7 @@ import {
   createAlertDataRequestSchema,
 } from '../shared/alertRequests/alertDataRequest';
 import { downloadLinkSchema } from './dsrExport';
+import { publicOrigin } from '../shared/http/publicOrigin';
 
 const ROLES = ['Security.Admin'] as const;
 
@@ -115,8 +116,7 @@ export const alertDataExport: HttpFunction = {
         { status: 409, description: 'InvalidState: the request has no package (yet), or is a deletion.' },
       ],
       async handle({ services, tenant, principal, params, request, requestId }) {
-        // The app's public address when it sits behind a gateway; otherwise the address it was called at.
-        const baseUrl = services.config.publicBaseUrl ?? new URL(request.url).origin;
+        const baseUrl = publicOrigin(services.config, request);
         const link = await services.alertRequests.packageLink(
           tenant,
           params.alertRequestId,

@@ -8,6 +8,7 @@ import { operation } from '../shared/http/apiOperation';
 import { TENANT_ERRORS } from '../shared/http/standardResponses';
 import type { HttpFunction } from '../shared/hosting/functionDefinition';
 import { requestIdParams } from './dsrRequest';
+import { publicOrigin } from '../shared/http/publicOrigin';
 
 export const downloadLinkSchema = z
   .object({ url: z.url(), expiresAt: z.iso.datetime(), sha256: z.string(), sizeBytes: z.number().int() })
@@ -30,8 +31,7 @@ export const dsrExport: HttpFunction = {
         { status: 409, description: 'InvalidState: the request has no package (yet).' },
       ],
       async handle({ services, tenant, principal, params, request, requestId }) {
-        // The app's public address when it sits behind a gateway; otherwise the address it was called at.
-        const baseUrl = services.config.publicBaseUrl ?? new URL(request.url).origin;
+        const baseUrl = publicOrigin(services.config, request);
         const link = await services.downloads.issue(
           tenant,
           params.requestId,

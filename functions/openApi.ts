@@ -3,6 +3,7 @@
 import { operation } from '../shared/http/apiOperation';
 import { API_VERSION, describeApi, type OpenApiDocument, servedFrom } from '../shared/http/openApiDocument';
 import type { FunctionDefinition, HttpFunction } from '../shared/hosting/functionDefinition';
+import { publicOrigin } from '../shared/http/publicOrigin';
 
 /** Takes the registry lazily: the registry lists this function too. */
 export function openApiFunction(registry: () => readonly FunctionDefinition[]): HttpFunction {
@@ -23,7 +24,7 @@ export function openApiFunction(registry: () => readonly FunctionDefinition[]): 
             API_VERSION,
           );
           // The address callers reach the app at, as download links name it (PUBLIC_BASE_URL behind a gateway).
-          const server = services.config.publicBaseUrl ?? new URL(request.url).origin;
+          const server = publicOrigin(services.config, request);
           return { status: 200, body: JSON.stringify(servedFrom(api, server)) };
         },
       }),

@@ -52,6 +52,9 @@ const acceptanceSchema = z
   })
   .meta({ id: 'TermsAcceptance' });
 
+/** The caller's own acceptances, one per language (not paged: a user accepts in a few languages at most). */
+const acceptanceListSchema = z.object({ value: z.array(acceptanceSchema) });
+
 const userOf = (principal: Principal) => ({
   objectId: principal.objectId,
   ...(principal.upn ? { upn: principal.upn } : {}),
@@ -188,7 +191,7 @@ export const termsAcceptanceMe: HttpFunction = {
         {
           status: 200,
           description: 'Your acceptances.',
-          schema: z.object({ value: z.array(acceptanceSchema) }),
+          schema: acceptanceListSchema,
         },
         ...TENANT_ERRORS,
       ],
@@ -204,7 +207,7 @@ export const termsAcceptanceMe: HttpFunction = {
         {
           status: 200,
           description: 'Your acceptances, withdrawn.',
-          schema: z.object({ value: z.array(acceptanceSchema) }),
+          schema: acceptanceListSchema,
         },
         ...TENANT_ERRORS,
         ...WRITE_ERRORS,

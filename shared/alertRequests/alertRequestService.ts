@@ -10,7 +10,7 @@ import type { Page, PageRequest } from '../paging';
 import type { IdempotencyStore } from '../requests/idempotencyStore';
 import { carryOut, carryOutOrLeave, type EffectSinks, type OutboxEffect } from '../requests/outbox';
 import type { PackageLink, PackageLinks } from '../requests/packageLinks';
-import { ConcurrentChangeError, newRequestId } from '../requests/requestRepository';
+import { newRequestId } from '../requests/requestRepository';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { QUEUES } from '../storage/names';
 import type { WorkQueue } from '../storage/workQueue';
@@ -41,7 +41,6 @@ const AUDIT_ACTION: Record<AlertRequestAction, string> = {
 };
 
 export const ALERT_REQUEST_TARGET = 'alertDataRequest';
-const MAX_CONCURRENT_RETRIES = 5;
 
 export class AlertRequestService {
   constructor(
@@ -111,22 +110,17 @@ export class AlertRequestService {
     input: Omit<AlertTransitionInput, 'actor' | 'at'> = {},
     amend: (request: AlertDataRequest) => AlertDataRequest = (r) => r,
   ): Promise<AlertDataRequest> {
-    for (let attempt = 1; ; attempt++) {
-      const stored = await this.store.get(tenant, id);
+    const saved = await this.store.update(tenant, id, (stored) => {
       const next = amend(
         advance(stored.request, action, { ...input, actor: change.actor, at: this.clock() }),
       );
-      try {
-        const saved = await this.store.replace(tenant, {
-          request: next,
-          outbox: [...stored.outbox, ...this.effectsOf(next, action, change)],
-          etag: stored.etag,
-        });
-        return (await this.settleOrLeave(tenant, saved)).request;
-      } catch (error) {
-        if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
-      }
-    }
+      return {
+        request: next,
+        outbox: [...stored.outbox, ...this.effectsOf(next, action, change)],
+        etag: stored.etag,
+      };
+    });
+    return (await this.settleOrLeave(tenant, saved!)).request;
   }
 
   /** Saves work progress without changing the request's state (no audit event: nothing happened yet). */
@@ -135,18 +129,11 @@ export class AlertRequestService {
     id: string,
     progress: NonNullable<AlertDataRequest['progress']>,
   ): Promise<AlertDataRequest> {
-    for (let attempt = 1; ; attempt++) {
-      const stored = await this.store.get(tenant, id);
-      try {
-        const saved = await this.store.replace(tenant, {
-          ...stored,
-          request: { ...stored.request, progress: { ...stored.request.progress, ...progress } },
-        });
-        return saved.request;
-      } catch (error) {
-        if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
-      }
-    }
+    const saved = await this.store.update(tenant, id, (stored) => ({
+      ...stored,
+      request: { ...stored.request, progress: { ...stored.request.progress, ...progress } },
+    }));
+    return saved!.request;
   }
 
   /**
@@ -154,20 +141,14 @@ export class AlertRequestService {
    * (ETag-guarded), and every later or concurrent one reads them.
    */
   async fixCounts(tenant: TenantScope, id: string, counts: AlertRequestCounts): Promise<AlertRequestCounts> {
-    for (let attempt = 1; ; attempt++) {
-      const stored = await this.store.get(tenant, id);
-      const fixed = stored.request.progress?.counts;
-      if (fixed) return fixed;
-      try {
-        await this.store.replace(tenant, {
-          ...stored,
-          request: { ...stored.request, progress: { ...stored.request.progress, counts } },
-        });
-        return counts;
-      } catch (error) {
-        if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
-      }
-    }
+    let fixed: AlertRequestCounts | undefined;
+    await this.store.update(tenant, id, (stored) => {
+      // The first worker's counts stand: a later or concurrent one takes them.
+      fixed = stored.request.progress?.counts;
+      if (fixed) return undefined;
+      return { ...stored, request: { ...stored.request, progress: { ...stored.request.progress, counts } } };
+    });
+    return fixed ?? counts;
   }
 
   /** A 15-minute download link to the package of a completed extraction (SPEC §5's shape, audited). */

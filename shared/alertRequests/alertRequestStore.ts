@@ -41,6 +41,16 @@ export class AlertRequestStore {
   replace(tenant: TenantScope, stored: StoredAlertRequest): Promise<StoredAlertRequest> {
     return this.documents.replace(tenant, stored);
   }
+  /** Reads, changes and replaces a request under its ETag, again on a concurrent change (DocumentTable.update). */
+  update(
+    tenant: TenantScope,
+    id: string,
+    next: (
+      stored: StoredAlertRequest,
+    ) => Promise<StoredAlertRequest | undefined> | StoredAlertRequest | undefined,
+  ): Promise<StoredAlertRequest | undefined> {
+    return this.documents.update(tenant, id, next);
+  }
 
   list(
     tenant: TenantScope,

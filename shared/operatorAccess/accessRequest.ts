@@ -80,6 +80,10 @@ export const accessRequestIdSchema = z
   .string()
   .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9]{13}-[0-9a-f]{8}$/);
 
+/** A request's id: its tenant, then its row key (so the id alone says where the request is). */
+export const accessRequestId = (tenantId: string, rowKey: string): string =>
+  `${tenantId.toLowerCase()}.${rowKey}`;
+
 export const keyOfId = (id: string): { tenantId: string; rowKey: string } => {
   const at = id.indexOf('.');
   return { tenantId: id.slice(0, at), rowKey: id.slice(at + 1) };
@@ -107,7 +111,7 @@ export function newAccessRequest(
   key: string,
 ): AccessRequest {
   return {
-    id: `${input.tenantId.toLowerCase()}.${key}`,
+    id: accessRequestId(input.tenantId, key),
     tenantId: input.tenantId.toLowerCase(),
     requester,
     justification: input.justification,

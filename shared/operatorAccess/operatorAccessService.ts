@@ -16,6 +16,7 @@ import type { DataSubject } from '../vocabulary/dataSubject';
 import {
   type AccessRequest,
   type AccessRequestInput,
+  accessRequestId,
   accessRequestView,
   approve,
   deny,
@@ -65,7 +66,7 @@ export class OperatorAccessService {
     const now = this.clock();
     let key = newestFirstKey(now);
     if (idempotencyKey) {
-      const id = newAccessRequest(input, requester, false, now, key).id;
+      const id = accessRequestId(input.tenantId, key);
       const scope = `operatorAccess.request\n${requester.objectId}`;
       const claim = await this.idempotency.claim(tenant, scope, idempotencyKey, input, id);
       if (claim.replay) {

@@ -6,7 +6,7 @@ import { odata } from '@azure/data-tables';
 
 import type { Page, PageRequest } from '../paging';
 import type { TenantScope } from '../residency/tenantDirectory';
-import { ConcurrentChangeError, DocumentTable, type StoredDocument } from '../storage/documentTable';
+import { DocumentTable, type StoredDocument } from '../storage/documentTable';
 import { TABLES } from '../storage/names';
 import type { DataSubjectRequest, RequestStatus, RequestType } from './dataSubjectRequest';
 import type { OutboxEffect } from './outbox';
@@ -58,6 +58,14 @@ export class RequestRepository {
   replace(tenant: TenantScope, stored: StoredRequest): Promise<StoredRequest> {
     return this.documents.replace(tenant, stored);
   }
+  /** Reads, changes and replaces a request under its ETag, again on a concurrent change (DocumentTable.update). */
+  update(
+    tenant: TenantScope,
+    id: string,
+    next: (stored: StoredRequest) => Promise<StoredRequest | undefined> | StoredRequest | undefined,
+  ): Promise<StoredRequest | undefined> {
+    return this.documents.update(tenant, id, next);
+  }
 
   /** Requests received in [from, to] (their ids say when), newest first, a page at a time. */
   async *receivedBetween(tenant: TenantScope, from: Date, to: Date): AsyncGenerator<DataSubjectRequest[]> {
@@ -83,5 +91,3 @@ export class RequestRepository {
     return this.documents.list(tenant, { status: filter.status, type: filter.type }, page);
   }
 }
-
-export { ConcurrentChangeError };

@@ -14,7 +14,6 @@ import type { IdempotencyStore } from './idempotencyStore';
 import { isOpen, type LifecycleAction, transition } from './lifecycle';
 import { carryOut, carryOutOrLeave, type EffectSinks, type OutboxEffect } from './outbox';
 import {
-  ConcurrentChangeError,
   newRequestId,
   type RequestFilter,
   type RequestRepository,
@@ -48,8 +47,6 @@ const NEXT_STEP: Partial<Record<LifecycleAction | 'create', string>> = {
 /** After a retry, the request is back in the state of its failed step; that step runs again. */
 const stepOf = (request: DataSubjectRequest, action: LifecycleAction | 'create'): string | undefined =>
   action === 'retry' ? (request.status === 'discovering' ? 'discover' : 'fulfil') : NEXT_STEP[action];
-
-const MAX_CONCURRENT_RETRIES = 5;
 
 export interface ChangeContext {
   actor: Actor;
@@ -98,18 +95,11 @@ export class DataSubjectRequestService {
     id: string,
     progress: NonNullable<DataSubjectRequest['progress']>,
   ): Promise<DataSubjectRequest> {
-    for (let attempt = 1; ; attempt++) {
-      const stored = await this.repository.get(tenant, id);
-      try {
-        const saved = await this.repository.replace(tenant, {
-          ...stored,
-          request: { ...stored.request, progress: { ...stored.request.progress, ...progress } },
-        });
-        return saved.request;
-      } catch (error) {
-        if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
-      }
-    }
+    const saved = await this.repository.update(tenant, id, (stored) => ({
+      ...stored,
+      request: { ...stored.request, progress: { ...stored.request.progress, ...progress } },
+    }));
+    return saved!.request;
   }
 
   /** Takes in a request. With an idempotency key, a repeat within 24 h returns the first request. */
@@ -174,8 +164,7 @@ export class DataSubjectRequestService {
     change: ChangeContext,
     amend: (request: DataSubjectRequest) => DataSubjectRequest = (r) => r,
   ): Promise<RequestView> {
-    for (let attempt = 1; ; attempt++) {
-      const stored = await this.repository.get(tenant, id);
+    const saved = await this.repository.update(tenant, id, (stored) => {
       const next = amend(
         transition(stored.request, action, {
           actor: change.actor,
@@ -185,17 +174,13 @@ export class DataSubjectRequestService {
           ...(change.code ? { code: change.code } : {}),
         }),
       );
-      try {
-        const saved = await this.repository.replace(tenant, {
-          request: next,
-          outbox: [...stored.outbox, ...this.effectsOf(next, action, change)],
-          etag: stored.etag,
-        });
-        return this.view((await this.settleOrLeave(tenant, saved)).request);
-      } catch (error) {
-        if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
-      }
-    }
+      return {
+        request: next,
+        outbox: [...stored.outbox, ...this.effectsOf(next, action, change)],
+        etag: stored.etag,
+      };
+    });
+    return this.view((await this.settleOrLeave(tenant, saved!)).request);
   }
 
   /**
@@ -210,8 +195,9 @@ export class DataSubjectRequestService {
     flagOf: (request: DataSubjectRequest) => DeadlineFlag | undefined,
     change: ChangeContext,
   ): Promise<RequestView | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      const stored = await this.settle(tenant, await this.repository.get(tenant, id));
+    const saved = await this.repository.update(tenant, id, async (read) => {
+      // What its last change left to do is carried out first; its ETag is then the one to write under.
+      const stored = await this.settle(tenant, read);
       if (!isOpen(stored.request.status)) return undefined;
       const flag = flagOf(stored.request);
       if (flag === stored.request.deadline) return undefined;
@@ -240,17 +226,9 @@ export class DataSubjectRequestService {
             },
           ]
         : [];
-      try {
-        const saved = await this.repository.replace(tenant, {
-          request: next,
-          outbox: [...stored.outbox, ...effects],
-          etag: stored.etag,
-        });
-        return this.view((await this.settleOrLeave(tenant, saved)).request);
-      } catch (error) {
-        if (!(error instanceof ConcurrentChangeError) || attempt >= MAX_CONCURRENT_RETRIES) throw error;
-      }
-    }
+      return { request: next, outbox: [...stored.outbox, ...effects], etag: stored.etag };
+    });
+    return saved && this.view((await this.settleOrLeave(tenant, saved)).request);
   }
 
   /** After a change is durable: its effects now if they can be, or left for later (outbox.ts). */

@@ -30,6 +30,9 @@ export class ConcurrentChangeError extends DomainError {
   }
 }
 
+/** How often an update reads and decides again when other writers keep changing the document. */
+const CONCURRENT_ATTEMPTS = 5;
+
 interface DocumentEntity {
   partitionKey: string;
   rowKey: string;
@@ -99,6 +102,30 @@ export class DocumentTable<T extends { id: string; tenantId: string }, E> {
     } catch (error) {
       if (error instanceof RestError && error.statusCode === 412) throw new ConcurrentChangeError();
       throw error;
+    }
+  }
+
+  /**
+   * Reads the document, lets `next` say what it becomes (undefined: nothing to write) and replaces it under
+   * the ETag `next` returns (the one read, or that of a write `next` made itself); when another writer
+   * changed it meanwhile, reads and decides again, up to CONCURRENT_ATTEMPTS times. Returns what was
+   * written, or undefined when `next` wrote nothing.
+   */
+  async update(
+    tenant: Scope,
+    id: string,
+    next: (
+      stored: StoredDocument<T, E>,
+    ) => Promise<StoredDocument<T, E> | undefined> | StoredDocument<T, E> | undefined,
+  ): Promise<StoredDocument<T, E> | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const changed = await next(await this.get(tenant, id));
+      if (!changed) return undefined;
+      try {
+        return await this.replace(tenant, changed);
+      } catch (error) {
+        if (!(error instanceof ConcurrentChangeError) || attempt >= CONCURRENT_ATTEMPTS) throw error;
+      }
     }
   }
 

@@ -162,6 +162,9 @@ describe('a Swiss tenant moves from EU to CH once CH opens', () => {
     expect(repeated.status).toBe(423);
     // Writes wait from here on: what the source holds now is what moves (the request's audit event included).
     const moving = await tenantFootprint('EU', tenantId);
+    const privacyReport = async () =>
+      (await host.call('GET', `/api/tenants/${tenantId}/privacy-report`, { token: reader })).body;
+    const recordsBefore = (await privacyReport()).records;
 
     const done = await migrationDone(tenantId, reader);
     expect(done.status).toBe('completed');
@@ -197,6 +200,15 @@ describe('a Swiss tenant moves from EU to CH once CH opens', () => {
     // Where it is now: eligible no more, and another move is refused.
     const now = await host.call('GET', `/api/tenants/${tenantId}/residency`, { token: reader });
     expect(now.body).toMatchObject({ geography: 'CH', bestGeography: 'CH', eligible: false });
+    // The privacy report (SPEC §9) names the geography and the move, and its counts moved with the tenant.
+    const reported = await privacyReport();
+    expect(reported.residency).toMatchObject({
+      geography: 'CH',
+      countryCode: 'CH',
+      migration: { migrationId: started.body.migrationId, status: 'completed', from: 'EU', to: 'CH' },
+    });
+    expect(reported.records).toEqual(recordsBefore);
+    expect(recordsBefore.total).toBeGreaterThan(0);
     // A retry with the first call's key, even now, answers that move (not NotEligible).
     const retried = await host.call('POST', `/api/tenants/${tenantId}/residency/migration`, {
       token: admin,

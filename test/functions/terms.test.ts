@@ -124,6 +124,17 @@ describe('terms and acceptances', () => {
       expect.objectContaining({ objectId: ada.objectId, upn: ada.upn, version: 4, acceptedLatest: true }),
     ]);
     expect((await host.call('GET', api('/acceptances'), { token: adaToken })).status).toBe(403);
+    // A restricted subject is left out of the listing (SPEC §5: restricted data is only stored).
+    const tenant = await host.services.directory.resolve(tenantId);
+    const adaKey = (await host.services.records.subjectOf(tenant, { objectId: ada.objectId })).subjectKey;
+    await host.services.restrictions.restrict(tenant, {
+      subjectKey: adaKey,
+      subject: { objectId: ada.objectId },
+      requestId: 'restricted-by-test',
+      restrictedAt: new Date().toISOString(),
+    });
+    expect((await host.call('GET', api('/acceptances'), { token: reader })).body.value).toEqual([]);
+    await host.services.restrictions.lift(tenant, adaKey);
 
     const withdrawn = await host.call('DELETE', api('/acceptances/me'), { token: adaToken });
     expect(withdrawn.status).toBe(200);
