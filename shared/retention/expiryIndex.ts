@@ -161,31 +161,26 @@ export class ExpiryIndex {
   }
 
   /**
-   * Adds `added` and removes `removed` (a row written again at other dates). When they all fall in one
-   * month's partition, in one transaction; otherwise the adds first, so that a crash in between leaves an
-   * entry too many (the purge re-checks a row's dates) and never one too few.
+   * Adds `added` and removes `removed` (rows written again at other dates) so that a crash at any point
+   * leaves an entry too many (the purge re-checks a row's dates) and never one too few: a removal goes in
+   * the same transaction as the add that takes its place when both fall in one month's partition (one
+   * request per partition for a check-in's replacements); any other removal only after every add is stored.
    */
   async replace(
     tenant: TenantScope,
     added: readonly ExpiryEntry[],
     removed: readonly ExpiryEntry[],
   ): Promise<void> {
-    const partitions = new Set(
-      [...added, ...removed].map((entry) => expiryKeys(tenant.tenantId, entry).partitionKey),
-    );
-    if (partitions.size > 1 || removed.length === 0 || added.length === 0) {
-      await this.add(tenant, added);
-      await this.remove(tenant, removed);
-      return;
-    }
+    const { together, after } = pairRemovals(tenant.tenantId, added, removed);
     await submitInBatches(await this.table(tenant), [
       ...added.map((entry): TransactionAction => [
         'upsert',
         { ...expiryKeys(tenant.tenantId, entry), entry: JSON.stringify(entry) },
         'Replace',
       ]),
-      ...removed.map((entry): TransactionAction => ['delete', expiryKeys(tenant.tenantId, entry)]),
+      ...together.map((entry): TransactionAction => ['delete', expiryKeys(tenant.tenantId, entry)]),
     ]);
+    await this.remove(tenant, after);
   }
 
   /** The package entries of one request due on one day (yyyy-mm-dd): one per attempt of its package. */
@@ -279,4 +274,36 @@ function dueBy(tenantId: string, day: string): string {
 function withoutStorage(entry: StoredExpiryEntry): ExpiryEntry {
   const { partitionKey: _p, rowKey: _r, entryEtag: _e, ...stored } = entry;
   return stored as ExpiryEntry;
+}
+
+/**
+ * Which removals may share a transaction with the adds (`together`): those of a record entry whose row and
+ * action get a new entry in the same partition, which the transaction stores at once. The rest (`after`)
+ * wait until every add is stored. Pure.
+ */
+export function pairRemovals(
+  tenantId: string,
+  added: readonly ExpiryEntry[],
+  removed: readonly ExpiryEntry[],
+): { together: ExpiryEntry[]; after: ExpiryEntry[] } {
+  const replacing = new Set(
+    added.flatMap((entry) =>
+      entry.kind === 'record'
+        ? [
+            `${expiryKeys(tenantId, entry).partitionKey}\n${entry.action}\n${entry.subjectKey}\n${entry.recordRow}`,
+          ]
+        : [],
+    ),
+  );
+  const together: ExpiryEntry[] = [];
+  const after: ExpiryEntry[] = [];
+  for (const entry of removed) {
+    const pair =
+      entry.kind === 'record' &&
+      replacing.has(
+        `${expiryKeys(tenantId, entry).partitionKey}\n${entry.action}\n${entry.subjectKey}\n${entry.recordRow}`,
+      );
+    (pair ? together : after).push(entry);
+  }
+  return { together, after };
 }

@@ -21,13 +21,23 @@ export class StorageFaults {
   /** 0: before the first write; n: right after the nth; undefined: no fault. */
   private crashAt: number | undefined;
 
-  /** The next path dies right after its Nth write (0: before its first). */
-  crashAfterWrite(n: number): void {
+  /** While set, every write is refused before it is sent: the process died (`crashAfterWrite` `dies`). */
+  private dead = false;
+  private diesAtCrash = false;
+
+  /**
+   * The next path dies right after its Nth write (0: before its first). With `dies`, no write of it is sent
+   * afterwards either, as when the process stops: writes in flight in parallel still land, none start.
+   */
+  crashAfterWrite(n: number, options: { dies?: boolean } = {}): void {
     this.reset();
     this.crashAt = n;
+    this.diesAtCrash = options.dies ?? false;
   }
 
   reset(): void {
+    this.dead = false;
+    this.diesAtCrash = false;
     this.writes = 0;
     this.log.length = 0;
     this.crashAt = undefined;
@@ -89,8 +99,10 @@ export class StorageFaults {
 
   private async around<T>(method: string, url: string, send: () => Promise<T>): Promise<T> {
     if (!WRITES.has(method.toUpperCase()) || isQueueRead(method, url)) return send();
+    if (this.dead) throw new InjectedCrash('the process stopped before this write');
     if (this.crashAt === 0) {
       this.crashAt = undefined;
+      this.dead = this.diesAtCrash;
       throw new InjectedCrash('crashed before the first write');
     }
     const response = await send();
@@ -98,6 +110,7 @@ export class StorageFaults {
     this.log.push(`${method} ${new URL(url).pathname.slice(0, 120)}`);
     if (this.writes === this.crashAt) {
       this.crashAt = undefined;
+      this.dead = this.diesAtCrash;
       throw new InjectedCrash(`crashed right after write ${this.writes}: ${this.log.at(-1)}`);
     }
     return response;
