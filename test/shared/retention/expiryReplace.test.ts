@@ -29,7 +29,7 @@ const entry = (
 describe('pairRemovals', () => {
   it("pairs a removal with its row's new entry of the same action in the same month, and no other", () => {
     const added = [entry('a', '2026-03-05'), entry('b', '2026-04-01'), entry('c', '2026-09-01', 'anonymise')];
-    const removed = [
+    const removed: ExpiryEntry[] = [
       entry('a', '2026-03-04'), // same row, action and month: together
       entry('b', '2026-03-31'), // same row, the new entry is a month later: after
       entry('c', '2026-09-01', 'delete'), // same row and month, another action: after
