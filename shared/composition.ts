@@ -198,7 +198,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
     requests,
     deadlines: new RequestDeadlines(directory, requests, clock),
     recovery: new RequestRecovery(directory, requests, workQueue, clock),
-    events: new PersonalDataEventProcessor(directory, audit, records),
+    events: new PersonalDataEventProcessor(directory, audit, records, config.residency.fenceSeconds * 1000),
     records,
     restrictions,
     fulfilment: new RequestFulfilment(
@@ -221,6 +221,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
       repository,
       workQueue,
       clock,
+      fenceWaitMs,
     ),
     downloads,
     alertRequests,

@@ -87,6 +87,12 @@ export class RetentionPurge {
     private readonly requests: RequestRepository,
     private readonly workQueue: WorkQueue,
     private readonly clock: Clock,
+    /**
+     * How long passive deletion waits after beginPurge before it deletes (2 x the write fence's bound,
+     * SPEC §8): an instance may resolve the tenant from an entry cached up to that bound, so its writes
+     * made on the entry from before `purging` land before the purge starts, not behind it.
+     */
+    private readonly fenceWaitMs: number,
   ) {}
 
   /** The timer's part: one message per tenant, so each tenant's purge is retried on its own. */
@@ -118,6 +124,7 @@ export class RetentionPurge {
       tenantPurged: false,
     };
     if (this.subscriptionPurgeDue(entry, today) && (await this.directory.beginPurge(entry.tenantId))) {
+      if (this.fenceWaitMs > 0) await new Promise((resolve) => setTimeout(resolve, this.fenceWaitMs));
       await this.purgeWholeTenant(tenant, report);
       return report;
     }

@@ -12,7 +12,7 @@ import {
   type PersonalDataEvent,
   type RecordsUpsertedBatch,
 } from './personalDataEvent';
-import type { RecordStore } from './recordStore';
+import type { RecordStore, UpsertInput } from './recordStore';
 
 /** Domain errors that say the event itself is refused, so redelivering it cannot succeed. */
 const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -49,6 +49,11 @@ export class PersonalDataEventProcessor {
     private readonly directory: TenantDirectory,
     private readonly audit: AuditLog,
     private readonly records: RecordStore,
+    /**
+     * The write fence's bound (RESIDENCY_FENCE_SECONDS in ms): a tenant's directory entry is read at most
+     * once per this long for its events, not for each one (TenantDirectory.resolveRecent).
+     */
+    private readonly fenceMs: number,
   ) {}
 
   /**
@@ -79,7 +84,7 @@ export class PersonalDataEventProcessor {
       const target = { type: 'tenant', id: entry.tenantId };
       return this.auditEvent(this.directory.scopeOf(entry), event, 'tenant.subscriptionEnded', target, {});
     }
-    const tenant = await this.directory.resolve(event.tenantId);
+    const tenant = await this.directory.resolveRecent(event.tenantId, this.fenceMs);
     switch (event.type) {
       case 'record.upserted':
         await this.records.upsert(tenant, event);
@@ -109,29 +114,37 @@ export class PersonalDataEventProcessor {
    * a delivery that does not finish its items.
    */
   private async applyBatch(batch: RecordsUpsertedBatch): Promise<RefusedItem[]> {
-    const tenant = await this.directory.resolve(batch.tenantId);
+    const tenant = await this.directory.resolveRecent(batch.tenantId, this.fenceMs);
     // What depends on the items' rows (expiry entries, device lookups, counts) is written once, at the end.
     return this.records.batch(tenant, () => this.applyItems(tenant, batch));
   }
 
   private async applyItems(tenant: TenantScope, batch: RecordsUpsertedBatch): Promise<RefusedItem[]> {
     const refused: RefusedItem[] = [];
+    const valid: { index: number; input: UpsertInput }[] = [];
     for (const [index, item] of batch.records.entries()) {
       const parsed = parseBatchItem(batch.tenantId, item);
-      const event = batchItemEvent(batch.tenantId, item);
-      if (!parsed.success) {
-        const details = validationDetails(parsed.error);
-        refused.push({ index, event, reason: SCHEMA_MISMATCH, details });
+      if (parsed.success) {
+        valid.push({ index, input: parsed.data });
         continue;
       }
-      try {
-        await this.records.upsert(tenant, parsed.data);
-      } catch (error) {
-        if (!refusesEvent(error)) throw error;
-        refused.push({ index, event, reason: `${error.code}: ${error.message}` });
-      }
+      const event = batchItemEvent(batch.tenantId, item);
+      refused.push({ index, event, reason: SCHEMA_MISMATCH, details: validationDetails(parsed.error) });
     }
-    return refused;
+    // A subject's items go in one transaction where they can (RecordStore.upsertAll).
+    const outcomes = await this.records.upsertAll(
+      tenant,
+      valid.map((item) => item.input),
+    );
+    for (const [n, outcome] of outcomes.entries()) {
+      if (!('error' in outcome)) continue;
+      const { error } = outcome;
+      if (!refusesEvent(error)) throw error;
+      const { index } = valid[n]!;
+      const event = batchItemEvent(batch.tenantId, batch.records[index]);
+      refused.push({ index, event, reason: `${error.code}: ${error.message}` });
+    }
+    return refused.sort((a, b) => a.index - b.index);
   }
 
   /**

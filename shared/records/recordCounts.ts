@@ -4,7 +4,8 @@
 // the tenant's count of a category is the sum over its shards. A change is made under its shard's ETag, so
 // concurrent writers never lose each other's changes. The changes an instance makes side by side each take a
 // shard of their own (the first free one), and one that meets another instance's write moves on to the next,
-// so concurrent writers rarely meet, while a tenant written one change at a time keeps a single row.
+// so concurrent writers rarely meet, while a tenant written one change at a time keeps a single row. Within
+// an instance a tenant's changes are group-committed: one write in flight, the changes meanwhile in the next.
 //
 // Every place that creates or deletes a record row reports here (RecordWriter for writes and moves between
 // subjects, RecordRetention for purges and anonymisation, SubjectErasure); a passive deletion removes the
@@ -38,6 +39,11 @@ type Gathered = Map<string, { tenant: TenantScope; deltas: CategoryDeltas }>;
 export class RecordCounts {
   private readonly gathering = new AsyncLocalStorage<Gathered>();
 
+  /** Per tenant: the changes waiting for the next write of its counters, and when that write is done. */
+  private readonly queued = new Map<string, { deltas: CategoryDeltas; done: Promise<void> }>();
+  /** Per tenant: the last write of its counters this instance started (settled, never rejecting). */
+  private readonly writing = new Map<string, Promise<void>>();
+
   /** How many changes of this instance are at each shard right now: a change takes the least busy. */
   private readonly busy: number[] = new Array<number>(COUNT_SHARDS).fill(0);
 
@@ -66,6 +72,40 @@ export class RecordCounts {
       gathering.set(tenant.tenantId, gathered);
       return;
     }
+    return this.commit(tenant, deltas);
+  }
+
+  /**
+   * Group commit: a tenant's changes from concurrent work of this instance (the queue trigger runs up to
+   * `batchSize` messages at once) wait while one write of its counters is in flight and then go together in
+   * the next; each caller returns once the write holding its change is stored (or fails with it).
+   */
+  private commit(tenant: TenantScope, deltas: CategoryDeltas): Promise<void> {
+    const id = tenant.tenantId;
+    let next = this.queued.get(id);
+    if (!next) {
+      const queued = { deltas: {} as CategoryDeltas, done: Promise.resolve() };
+      const previous = this.writing.get(id) ?? Promise.resolve();
+      queued.done = previous.then(() => {
+        this.queued.delete(id); // changes from now on go in the write after this one
+        return this.write(tenant, queued.deltas);
+      });
+      const settled = queued.done.catch(() => undefined);
+      this.writing.set(id, settled);
+      void settled.then(() => {
+        if (this.writing.get(id) === settled) this.writing.delete(id);
+      });
+      this.queued.set(id, queued);
+      next = queued;
+    }
+    for (const [category, n] of Object.entries(deltas) as [RecordCategory, number][]) {
+      next.deltas[category] = (next.deltas[category] ?? 0) + n;
+    }
+    return next.done;
+  }
+
+  /** Writes changes into a shard under its ETag (the least busy; the next on a concurrent change). */
+  private async write(tenant: TenantScope, deltas: CategoryDeltas): Promise<void> {
     const changes = Object.entries(deltas).filter(([, n]) => n !== undefined && n !== 0) as [
       RecordCategory,
       number,

@@ -13,6 +13,7 @@ import type { DataSubject } from '../vocabulary/dataSubject';
 import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { TABLES } from '../storage/names';
+import { BATCH_LIMIT } from '../storage/tableBatches';
 import type { PersonalDataRecord } from './personalDataRecord';
 import {
   lookupKeys,
@@ -38,6 +39,7 @@ import {
 import { recordContent, type UpsertInput } from './recordContent';
 import type { RecordWriter, StoredRow } from './recordWriter';
 import {
+  type EventSubject,
   type Identifier,
   IDENTIFIER_KINDS,
   type RequestSubject,
@@ -60,6 +62,20 @@ interface RecordLookupEntity {
   etag: string;
 }
 
+/** What became of one item of a batch: its outcome, or what it failed with. */
+export type BatchItemOutcome = { outcome: 'stored' | 'stale' } | { error: unknown };
+
+/** An item of a batch with its subject resolved and its keys and sealed content's parts worked out. */
+interface Prepared {
+  index: number;
+  input: UpsertInput;
+  subject: EventSubject;
+  recordKey: string;
+  rowKey: string;
+  deviceKey: string | undefined;
+  content: SealedContent;
+}
+
 /** Records listPages decrypts and hands on at a time. */
 const RECORDS_PER_SLICE = 100;
 const ATTEMPTS = 5;
@@ -79,6 +95,60 @@ export class RecordStore {
    * is newer; it keeps a deletion that covers it.
    */
   async upsert(tenant: TenantScope, input: UpsertInput): Promise<'stored' | 'stale'> {
+    return this.place(tenant, await this.prepare(tenant, input));
+  }
+
+  /**
+   * The upserts of a batch of one tenant (a device's check-in), each as if it came alone, in order: the new
+   * versions of one subject's records go in one entity-group transaction, against their rows and record
+   * lookups as read (created where neither exists, replaced where the lookup has the row at this subject,
+   * undeleted and older). Everything else — a record named twice in the batch, an alias's subject, a
+   * deletion known for the record, a move, the same version again, or a transaction refused because a row
+   * changed meanwhile — goes through upsert() one by one afterwards, which decides it as usual. Each item's
+   * outcome, or what it failed with (the caller decides which failures refuse an item).
+   */
+  async upsertAll(tenant: TenantScope, inputs: readonly UpsertInput[]): Promise<BatchItemOutcome[]> {
+    const outcomes: BatchItemOutcome[] = new Array<BatchItemOutcome>(inputs.length);
+    const prepared: Prepared[] = [];
+    for (const [index, input] of inputs.entries()) {
+      try {
+        prepared.push({ ...(await this.prepare(tenant, input)), index });
+      } catch (error) {
+        outcomes[index] = { error };
+      }
+    }
+    const named = new Map<string, number>();
+    for (const item of prepared) named.set(item.recordKey, (named.get(item.recordKey) ?? 0) + 1);
+    const bySubject = new Map<string, Prepared[]>();
+    const oneByOne: Prepared[] = [];
+    for (const item of prepared) {
+      if (item.subject.holder !== 'object' || named.get(item.recordKey)! > 1) {
+        oneByOne.push(item);
+        continue;
+      }
+      const group = bySubject.get(item.subject.subjectKey) ?? [];
+      group.push(item);
+      bySubject.set(item.subject.subjectKey, group);
+    }
+    for (const [subjectKey, group] of bySubject) {
+      for (let i = 0; i < group.length; i += BATCH_LIMIT) {
+        const left = await this.placeTogether(tenant, subjectKey, group.slice(i, i + BATCH_LIMIT), outcomes);
+        oneByOne.push(...left);
+      }
+    }
+    oneByOne.sort((a, b) => a.index - b.index);
+    for (const item of oneByOne) {
+      try {
+        outcomes[item.index] = { outcome: await this.place(tenant, item) };
+      } catch (error) {
+        outcomes[item.index] = { error };
+      }
+    }
+    return outcomes;
+  }
+
+  /** An event's subject resolved (its identifiers registered, aliases merged) and its keys and content. */
+  private async prepare(tenant: TenantScope, input: UpsertInput): Promise<Omit<Prepared, 'index'>> {
     const subject = await this.identity.forEvent(tenant, input.subject, input.occurredAt);
     for (const alias of subject.links) await this.merge.link(tenant, alias, subject.subjectKey);
     const pseudonymKey = await this.pseudonymizer.keyFor(tenant);
@@ -86,6 +156,73 @@ export class RecordStore {
     const deviceKey = input.deviceName ? deviceKeyOf(pseudonymKey, input.deviceName) : undefined;
     const rowKey = recordRowKey(input.category, recordKey);
     const content = recordContent(pseudonymKey, input);
+    return { input, subject, recordKey, rowKey, deviceKey, content };
+  }
+
+  /**
+   * Writes what it can of one subject's items in one transaction (see upsertAll) and sets their outcomes;
+   * returns the items left to upsert one by one.
+   */
+  private async placeTogether(
+    tenant: TenantScope,
+    subjectKey: string,
+    items: readonly Prepared[],
+    outcomes: BatchItemOutcome[],
+  ): Promise<Prepared[]> {
+    const [current, lookups] = await Promise.all([
+      this.writer.current(
+        tenant,
+        subjectKey,
+        items.map((item) => item.rowKey),
+      ),
+      Promise.all(items.map((item) => this.recordLookup(tenant, item.recordKey))),
+    ]);
+    const together: Prepared[] = [];
+    const left: Prepared[] = [];
+    for (const [n, item] of items.entries()) {
+      const lookup = lookups[n];
+      const row = current.get(item.rowKey);
+      const fits = lookup
+        ? lookup.subjectKey === subjectKey &&
+          deletionsOf(lookup).length === 0 &&
+          row !== undefined &&
+          row.deletedAt === undefined &&
+          row.occurredAt < item.input.occurredAt
+        : row === undefined;
+      (fits ? together : left).push(item);
+    }
+    const written = await this.writer.writeTogether(
+      tenant,
+      subjectKey,
+      together.map((item) => ({
+        version: {
+          category: item.input.category,
+          rowKey: item.rowKey,
+          occurredAt: item.input.occurredAt,
+          deviceKey: item.deviceKey,
+          content: item.content,
+        },
+        current: current.get(item.rowKey),
+      })),
+    );
+    if (!written) return [...left, ...together];
+    for (const item of together) {
+      // A new record's lookup follows its row, as in upsert(); taken meanwhile, the item is decided again.
+      if (
+        !current.has(item.rowKey) &&
+        !(await this.pointLookup(tenant, item.recordKey, undefined, subjectKey))
+      ) {
+        left.push(item);
+        continue;
+      }
+      outcomes[item.index] = { outcome: 'stored' };
+    }
+    return left;
+  }
+
+  /** Places one prepared event's version: upsert() after its subject is resolved. */
+  private async place(tenant: TenantScope, item: Omit<Prepared, 'index'>): Promise<'stored' | 'stale'> {
+    const { input, subject, recordKey, rowKey, deviceKey, content } = item;
     const records = await this.records(tenant);
 
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
@@ -104,7 +241,12 @@ export class RecordStore {
         from && from !== to
           ? await readRow<RecordEntity>(records, recordsPartition(tenant.tenantId, from), rowKey)
           : undefined;
-      if (previous && previous.occurredAt > input.occurredAt) return 'stale';
+      if (previous && previous.occurredAt > input.occurredAt) {
+        // A row of this record left here by an earlier try of this event (written before another event
+        // took the lookup elsewhere) is older than the record's version there: it goes.
+        await this.dropOlderThan(tenant, to, rowKey, previous.occurredAt);
+        return 'stale';
+      }
       if (previous) deletedAt = deletionFor(input.occurredAt, [deletedAt, previous.deletedAt]);
 
       const written = await this.writer.write(
@@ -407,6 +549,13 @@ export class RecordStore {
       if (await this.writer.reseal(tenant, subjectKey, row, dataKey, content)) changed++;
     }
     return changed;
+  }
+
+  /** Removes the record's row at a subject when it is older than `than` (a leftover); ETag-guarded. */
+  private async dropOlderThan(tenant: TenantScope, subjectKey: string, rowKey: string, than: string) {
+    const records = await this.records(tenant);
+    const row = await readRow<RecordEntity>(records, recordsPartition(tenant.tenantId, subjectKey), rowKey);
+    if (row && row.occurredAt < than) await this.writer.remove(tenant, subjectKey, row);
   }
 
   private async recordLookup(tenant: TenantScope, recordKey: string) {

@@ -222,6 +222,21 @@ export class TenantDirectory {
     return this.scopeOf(entry);
   }
 
+  /**
+   * resolve() from the entry as read at most `maxAgeMs` ago in this process (recent()), so a stream of
+   * events does not read the directory for each one. Safe within the write fence's bound (SPEC §8): a
+   * migration sets its flag and waits twice that bound before it copies, and passive deletion waits as long
+   * after beginPurge before it deletes, so what an instance writes on an entry cached that long lands before
+   * either starts; a flagged entry refuses writes at the fence. Same TenantNotFound rules as resolve().
+   */
+  async resolveRecent(tenantId: string, maxAgeMs: number): Promise<TenantScope> {
+    const entry = await this.recent(tenantId, maxAgeMs);
+    if (!entry || entry.status === 'purged' || entry.status === 'purging') {
+      throw new DomainError('TenantNotFound', `Tenant ${tenantId} does not exist.`);
+    }
+    return this.scopeOf(entry);
+  }
+
   scopeOf(entry: TenantEntry): TenantScope {
     return {
       tenantId: entry.tenantId,

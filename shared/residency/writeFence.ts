@@ -6,9 +6,11 @@
 // (RESIDENCY_FENCE_SECONDS). A migration sets the flag, then waits twice that bound before it copies
 // anything, so every instance has seen the flag before the first row moves; writes already past the fence
 // then land before the copy starts. After the switch, an instance that still holds the flagged entry keeps
-// refusing (retried later), and one that reads afresh writes to the new geography. Nothing else caches a
-// tenant's geography: every operation resolves its scope from the directory, the key caches hold keys by
-// tenant whose plaintext the move does not change, and the audit chain's cached ends are kept per account.
+// refusing (retried later), and one that reads afresh writes to the new geography. The personal data events
+// resolve their tenant from the same cache within the same bound (TenantDirectory.resolveRecent), and a
+// passive deletion waits twice the bound after it starts, as a migration does. Nothing else caches a
+// tenant's geography: every other operation resolves its scope from the directory, the key caches hold keys
+// by tenant whose plaintext the move does not change, and the audit chain's cached ends are kept per account.
 import type { GeographyKeys } from '../crypto/keyProviders';
 import type { KeyProvider } from '../crypto/keyProvider';
 import { ResidencyViolation, tenantMigrating, type WriteFence } from '../storage/residencyGuard';

@@ -5,6 +5,8 @@
 // services): its poison queue is this file's alone, so every poison message here can be counted exactly.
 import { randomUUID } from 'node:crypto';
 
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+
 import { personalDataEvents } from '../../functions/personalDataEvents';
 import { demoRecordEvents, demoRecordMessages } from '../../local/demoData';
 import { accountNameOf, azuriteConnectionString, type AzuritePorts } from '../../local/azurite';
@@ -330,7 +332,7 @@ describe('records.upserted: redelivery changes nothing', () => {
     expect(first.state.records).toHaveLength(10);
   });
 
-  it('a delivery that dies after its 3rd item, redelivered to another instance, ends as a clean delivery does', async () => {
+  it('a delivery that dies right after its rows transaction, redelivered to another instance, ends as a clean delivery does', async () => {
     const grady = personOf('grady');
     const items = Array.from({ length: 6 }, (_, i) => checkInItem('CONTOSO-PC-CRASH', grady, i));
     // Two versions of one record: the older one comes after the crash, the newer one before it.
@@ -342,17 +344,27 @@ describe('records.upserted: redelivery changes nothing', () => {
 
     const crashed = await provisionedTenant(services);
     const message = batchOf(crashed.tenantId, items);
-    const dying = createServices(config);
-    const upsert = dying.records.upsert.bind(dying.records);
-    let applied = 0;
-    jest.spyOn(dying.records, 'upsert').mockImplementation(async (tenant, input) => {
-      if (applied === 3) throw new Error('The instance died after its 3rd item.');
-      const outcome = await upsert(tenant, input);
-      applied++;
-      return outcome;
+    // The instance stops right after the transaction of the subject's rows: its records are stored, their
+    // lookups, expiry entries, device lookups and counts are not, and no request is sent afterwards.
+    let dead = false;
+    const dieAfterRows: PipelinePolicy = {
+      name: 'dieAfterRows',
+      sendRequest: async (request, next) => {
+        if (dead) throw new Error('The instance died after its rows transaction.');
+        const response = await next(request);
+        // The records table's transaction of record rows (the subject's identifier rows have no `sealed`).
+        const body = String(request.body);
+        if (request.url.includes('$batch') && /\/records[ (]/.test(body) && body.includes('"sealed"'))
+          dead = true;
+        return response;
+      },
+    };
+    const dying = createServices(config, {
+      storage: { tablePolicies: [{ policy: dieAfterRows, position: 'perCall' }] },
     });
-    await expect(deliver(message, dying)).rejects.toThrow('died after its 3rd item');
-    expect(await recordsOf(crashed, grady)).toHaveLength(3);
+    await expect(deliver(message, dying)).rejects.toThrow('died after its rows transaction');
+    // Record 1 is named twice in the batch: both its items go one by one, after the transaction.
+    expect(await recordsOf(crashed, grady)).toHaveLength(5);
 
     await deliver(message, createServices(config), 2);
     expect(await footprint(crashed, grady)).toEqual(expected);
@@ -461,11 +473,11 @@ describe('records.upserted: an invalid item is poisoned on its own, the valid re
     const lee = personOf('lee');
     const message = mixedBatch(tenant.tenantId, other.tenantId, lee);
     const flaky = createServices(config);
-    const upsert = flaky.records.upsert.bind(flaky.records);
-    let calls = 0;
-    jest.spyOn(flaky.records, 'upsert').mockImplementation(async (scope, input) => {
-      if (++calls === 3) throw Object.assign(new Error('Server busy (503).'), { statusCode: 503 });
-      return upsert(scope, input);
+    const upsertAll = flaky.records.upsertAll.bind(flaky.records);
+    // The first delivery stores the first valid item, then storage answers 503 for the next.
+    jest.spyOn(flaky.records, 'upsertAll').mockImplementationOnce(async (scope, inputs) => {
+      await upsertAll(scope, inputs.slice(0, 1));
+      throw Object.assign(new Error('Server busy (503).'), { statusCode: 503 });
     });
     await expect(deliver(message, flaky)).rejects.toThrow('Server busy');
     expect(await poisonedFor(tenant.tenantId)).toEqual([]);

@@ -15,8 +15,9 @@ import { StorageAccounts } from '../../shared/storage/storageAccounts';
 export const TEST_KEY_FOLDER = join(tmpdir(), 'privacy-test-keys');
 
 /**
- * Service configuration on the test Azurite; auth settings are placeholders unless given, and tenant keys
- * are local files in TEST_KEY_FOLDER unless KEY_FILE_FOLDER is given.
+ * Service configuration on the test Azurite; auth settings are placeholders unless given, tenant keys
+ * are local files in TEST_KEY_FOLDER unless KEY_FILE_FOLDER is given, and RESIDENCY_FENCE_SECONDS is 0
+ * unless given.
  */
 export function testConfig(
   overrides: Record<string, string> = {},
@@ -29,6 +30,8 @@ export function testConfig(
       ? {}
       : { AUTH_JWKS_URI: 'https://login.microsoftonline.com/common/discovery/v2.0/keys' }),
     KEY_FILE_FOLDER: TEST_KEY_FOLDER,
+    // No fence bound unless a test sets one: nothing cached, and passive deletion does not wait 2 x 15 s.
+    RESIDENCY_FENCE_SECONDS: '0',
     ...pickStorageSettings(process.env),
     ...overrides,
   };
