@@ -206,16 +206,15 @@ export class RecordStore {
       })),
     );
     if (!written) return [...left, ...together];
-    for (const item of together) {
-      // A new record's lookup follows its row, as in upsert(); taken meanwhile, the item is decided again.
-      if (
-        !current.has(item.rowKey) &&
-        !(await this.pointLookup(tenant, item.recordKey, undefined, subjectKey))
-      ) {
-        left.push(item);
-        continue;
-      }
-      outcomes[item.index] = { outcome: 'stored' };
+    // A new record's lookup follows its row, as in upsert(); taken meanwhile, the item is decided again.
+    const pointed = await Promise.all(
+      together.map(
+        (item) => current.has(item.rowKey) || this.pointLookup(tenant, item.recordKey, undefined, subjectKey),
+      ),
+    );
+    for (const [n, item] of together.entries()) {
+      if (pointed[n]) outcomes[item.index] = { outcome: 'stored' };
+      else left.push(item);
     }
     return left;
   }
