@@ -13,6 +13,7 @@ import {
   type RecordExpiryAction,
   recordExpiries,
 } from '../retention/expiryIndex';
+import { orAbsent } from '../storage/absent';
 import { TABLES } from '../storage/names';
 import { deleteVersions, type RowKeys, type RowVersion, submitInBatches } from '../storage/tableBatches';
 import type { RecordCounts } from './recordCounts';
@@ -199,8 +200,17 @@ export class RecordRetention {
           ...(row.deletedAt ? { deletions: JSON.stringify([row.deletedAt]) } : {}),
         });
       } catch (error) {
-        // A writer has put its own lookup back already: it knows more than this row does.
+        // A writer has put its own lookup back already: it knows more than this row does. The row loses
+        // `located` (the lookup may name another place now): its next event reads the lookup and settles it.
         if (!isStatus(error, 409)) throw error;
+        if (row.located) {
+          await orAbsent(
+            records.updateEntity(
+              { partitionKey: key.partitionKey, rowKey: key.rowKey, located: false },
+              'Merge',
+            ),
+          );
+        }
       }
       if (row.deviceKey) {
         const device = lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, key.rowKey);

@@ -18,6 +18,13 @@ export interface RecordEntity {
   deletedAt?: string;
   deviceKey?: string;
   sealed: string;
+  /**
+   * The record's lookup was seen pointing at this subject, with no deletion known, while the version this
+   * one replaced was stored here (RecordStore.upsertAll): until the row is replaced by another writer
+   * (a Replace drops it) or removed, a newer undeleted version that is not due may replace it without
+   * reading the lookup. Never set on a created row.
+   */
+  located?: boolean;
 }
 
 /** What is sealed: everything that could name someone. */

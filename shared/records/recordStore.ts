@@ -12,6 +12,9 @@ import type { SubjectKeyStore } from '../records/subjectKeys';
 import type { DataSubject } from '../vocabulary/dataSubject';
 import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
+import { type Clock, systemClock } from '../clock';
+import { recordExpiries } from '../retention/expiryIndex';
+import { dueDay } from '../retention/retentionPolicy';
 import { TABLES } from '../storage/names';
 import { BATCH_LIMIT } from '../storage/tableBatches';
 import type { PersonalDataRecord } from './personalDataRecord';
@@ -76,6 +79,19 @@ interface Prepared {
   content: SealedContent;
 }
 
+/**
+ * How far ahead a row counts as due for the located path: the purge works on what is due by its own day, so
+ * a row due within two days (clocks of instances differ, a purge runs late) reads its lookup.
+ */
+const DUE_MARGIN_MS = 2 * 24 * 3600 * 1000;
+
+/** Whether any retention rule of a row's version falls due by `day` (yyyy-mm-dd). */
+const dueBy = (row: Pick<StoredRow, 'category' | 'occurredAt' | 'deletedAt'>, day: string): boolean =>
+  recordExpiries(
+    { category: row.category as RecordCategory, occurredAt: row.occurredAt, deletedAt: row.deletedAt },
+    { subjectKey: '', recordRow: '' },
+  ).some((entry) => entry.day <= day);
+
 /** Records listPages decrypts and hands on at a time. */
 const RECORDS_PER_SLICE = 100;
 const ATTEMPTS = 5;
@@ -87,6 +103,7 @@ export class RecordStore {
     private readonly identity: SubjectIdentity,
     private readonly writer: RecordWriter,
     private readonly merge: SubjectMerge,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /**
@@ -161,7 +178,9 @@ export class RecordStore {
 
   /**
    * Writes what it can of one subject's items in one transaction (see upsertAll) and sets their outcomes;
-   * returns the items left to upsert one by one.
+   * returns the items left to upsert one by one. The rows are read first, then the lookups of the items
+   * whose row is not `located`: a lookup read after its row, at this subject with no deletion, while that
+   * row's version stays until the transaction replaces it at its ETag, makes the replacement `located`.
    */
   private async placeTogether(
     tenant: TenantScope,
@@ -169,32 +188,41 @@ export class RecordStore {
     items: readonly Prepared[],
     outcomes: BatchItemOutcome[],
   ): Promise<Prepared[]> {
-    const [current, lookups] = await Promise.all([
-      this.writer.current(
-        tenant,
-        subjectKey,
-        items.map((item) => item.rowKey),
+    const current = await this.writer.current(
+      tenant,
+      subjectKey,
+      items.map((item) => item.rowKey),
+    );
+    const soon = dueDay(new Date(this.clock().getTime() + DUE_MARGIN_MS));
+    const replaceable = (item: Prepared) => {
+      const row = current.get(item.rowKey);
+      return row !== undefined && row.deletedAt === undefined && row.occurredAt < item.input.occurredAt;
+    };
+    // A located row not due soon (the purge takes lookups away only from rows due by its day) needs no lookup.
+    const located = new Set(
+      items.filter(
+        (item) =>
+          replaceable(item) && current.get(item.rowKey)!.located && !dueBy(current.get(item.rowKey)!, soon),
       ),
-      Promise.all(items.map((item) => this.recordLookup(tenant, item.recordKey))),
-    ]);
-    const together: Prepared[] = [];
+    );
+    const lookups = await Promise.all(
+      items.map((item) => (located.has(item) ? undefined : this.recordLookup(tenant, item.recordKey))),
+    );
+    const together: { item: Prepared; located: boolean }[] = [];
     const left: Prepared[] = [];
     for (const [n, item] of items.entries()) {
       const lookup = lookups[n];
-      const row = current.get(item.rowKey);
-      const fits = lookup
-        ? lookup.subjectKey === subjectKey &&
-          deletionsOf(lookup).length === 0 &&
-          row !== undefined &&
-          row.deletedAt === undefined &&
-          row.occurredAt < item.input.occurredAt
-        : row === undefined;
-      (fits ? together : left).push(item);
+      if (located.has(item)) together.push({ item, located: true });
+      else if (!lookup && !current.has(item.rowKey))
+        together.push({ item, located: false }); // new
+      else if (lookup?.subjectKey === subjectKey && deletionsOf(lookup).length === 0 && replaceable(item)) {
+        together.push({ item, located: true });
+      } else left.push(item);
     }
     const written = await this.writer.writeTogether(
       tenant,
       subjectKey,
-      together.map((item) => ({
+      together.map(({ item, located }) => ({
         version: {
           category: item.input.category,
           rowKey: item.rowKey,
@@ -203,16 +231,18 @@ export class RecordStore {
           content: item.content,
         },
         current: current.get(item.rowKey),
+        located,
       })),
     );
-    if (!written) return [...left, ...together];
+    if (!written) return [...left, ...together.map(({ item }) => item)];
     // A new record's lookup follows its row, as in upsert(); taken meanwhile, the item is decided again.
     const pointed = await Promise.all(
       together.map(
-        (item) => current.has(item.rowKey) || this.pointLookup(tenant, item.recordKey, undefined, subjectKey),
+        ({ item }) =>
+          current.has(item.rowKey) || this.pointLookup(tenant, item.recordKey, undefined, subjectKey),
       ),
     );
-    for (const [n, item] of together.entries()) {
+    for (const [n, { item }] of together.entries()) {
       if (pointed[n]) outcomes[item.index] = { outcome: 'stored' };
       else left.push(item);
     }

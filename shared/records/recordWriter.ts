@@ -39,7 +39,7 @@ export interface RecordVersion {
 /** A stored row as the writer needs it to change or remove it. */
 export type StoredRow = Pick<
   RecordEntity,
-  'rowKey' | 'category' | 'occurredAt' | 'deletedAt' | 'deviceKey'
+  'rowKey' | 'category' | 'occurredAt' | 'deletedAt' | 'deviceKey' | 'located'
 > & {
   etag: string;
 };
@@ -128,7 +128,10 @@ export class RecordWriter {
         odata`PartitionKey eq ${partitionKey}` +
         ` and (${keys.map((rowKey) => odata`RowKey eq ${rowKey}`).join(' or ')})`;
       for await (const row of records.listEntities<RecordEntity>({
-        queryOptions: { filter, select: ['RowKey', 'category', 'occurredAt', 'deletedAt', 'deviceKey'] },
+        queryOptions: {
+          filter,
+          select: ['RowKey', 'category', 'occurredAt', 'deletedAt', 'deviceKey', 'located'],
+        },
       })) {
         found.set(row.rowKey!, {
           rowKey: row.rowKey!,
@@ -136,6 +139,7 @@ export class RecordWriter {
           occurredAt: row.occurredAt,
           ...(row.deletedAt ? { deletedAt: row.deletedAt } : {}),
           ...(row.deviceKey ? { deviceKey: row.deviceKey } : {}),
+          ...(row.located === true ? { located: true } : {}),
           etag: row.etag!,
         });
       }
@@ -153,16 +157,22 @@ export class RecordWriter {
   async writeTogether(
     tenant: TenantScope,
     subjectKey: string,
-    items: readonly { version: RecordVersion; current?: StoredRow | undefined }[],
+    items: readonly {
+      version: RecordVersion;
+      current?: StoredRow | undefined;
+      /** The replacement keeps or gets `located` (RecordEntity); only for a row replaced, never created. */
+      located?: boolean;
+    }[],
   ): Promise<WriteOutcome[] | undefined> {
     if (items.length === 0) return [];
     if (items.length > BATCH_LIMIT) throw new Error(`At most ${BATCH_LIMIT} rows go in one transaction.`);
     const dataKey = await this.subjectKeys.getOrCreate(tenant, subjectKey);
     const partitionKey = recordsPartition(tenant.tenantId, subjectKey);
-    const entities = items.map(({ version, current }): RecordEntity => {
+    const entities = items.map(({ version, current, located }): RecordEntity => {
       if (current && current.occurredAt >= version.occurredAt) {
         throw new Error('writeTogether writes only versions newer than the stored ones.');
       }
+      if (located && !current) throw new Error('A created row is never located.');
       const deletedAt = deletionFor(version.occurredAt, [version.deletedAt, current?.deletedAt]);
       return {
         partitionKey,
@@ -172,6 +182,7 @@ export class RecordWriter {
         ...(deletedAt ? { deletedAt } : {}),
         ...(version.deviceKey ? { deviceKey: version.deviceKey } : {}),
         sealed: sealContent(dataKey, version.content, partitionKey, version.rowKey),
+        ...(located ? { located: true } : {}),
       };
     });
     let response;

@@ -10,13 +10,21 @@ import type { RecordStore, UpsertInput } from '../../../shared/records/recordSto
 import { RecordWriter } from '../../../shared/records/recordWriter';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import type { DataSubject } from '../../../shared/vocabulary/dataSubject';
+import { recordRowKey } from '../../../shared/records/recordKeys';
+import { recordKeyOf } from '../../../shared/records/recordRows';
+import { TABLES } from '../../../shared/storage/names';
 import { testStorage, testTenantScope } from '../../support/testStorage';
 
 /** Table requests to the `records` table that write record rows, by kind. */
 const rowWrites = { transactions: 0, single: 0 };
+/** Point reads of record-id lookups (`recordLookup`, partitions `<tenant>_r..`). */
+let lookupReads = 0;
 const counting: PipelinePolicy = {
   name: 'countRowWrites',
   sendRequest: (request, next) => {
+    const path = decodeURIComponent(new URL(request.url).pathname);
+    if (request.method === 'GET' && /\/recordLookup\(PartitionKey='[^']*_r[0-9a-f]{2}'/.test(path))
+      lookupReads++;
     const body = typeof request.body === 'string' ? request.body : '';
     // Record rows carry `sealed`; a subject's own rows (its key, its identifiers) do not.
     if (!body.includes('"sealed"')) return next(request);
@@ -29,11 +37,13 @@ const counting: PipelinePolicy = {
   },
 };
 const storage = testStorage({ tablePolicies: [{ policy: counting, position: 'perCall' }] });
-const newStore = () => createRecordServices({ transferPackages: async () => undefined }).records;
+const newServices = () => createRecordServices({ transferPackages: async () => undefined });
+const newStore = () => newServices().records;
 
 const checkIn = (subject: DataSubject, device: string, at: string, version: number): UpsertInput[] =>
   Array.from({ length: 10 }, (_, i) => ({
-    category: i % 3 === 0 ? 'deviceHealth' : i % 3 === 1 ? 'device' : 'alert',
+    // Every third a short-lived category (deleted 30 days after it occurred).
+    category: i % 3 === 0 ? 'systemLog' : i % 3 === 1 ? 'device' : 'alert',
     recordId: `${device}-${i}`,
     subject,
     occurredAt: at,
@@ -44,7 +54,7 @@ const checkIn = (subject: DataSubject, device: string, at: string, version: numb
 async function dataOf(store: RecordStore, tenant: TenantScope, subject: DataSubject) {
   const { subjectKey } = await store.subjectOf(tenant, subject);
   const found: Record<string, unknown> = {};
-  for (const category of ['deviceHealth', 'device', 'alert'] as const) {
+  for (const category of ['systemLog', 'device', 'alert'] as const) {
     for await (const record of store.list(tenant, subjectKey, category)) found[record.recordId] = record.data;
   }
   return found;
@@ -135,5 +145,108 @@ describe('RecordStore.upsertAll on Azurite', () => {
     expect(await store.upsert(tenant, record(before, '2026-11-01T08:00:00.000Z'))).toBe('stale');
     expect(await dataOf(store, tenant, before)).toEqual({});
     expect(await dataOf(store, tenant, after)).toEqual({ 'SHARED-PC-record': { owner: after.objectId } });
+  });
+
+  const days = (n: number) => new Date(Date.now() + n * 24 * 3600 * 1000).toISOString();
+
+  it('reads no record lookup from the check-in after next: the rows are located', async () => {
+    const store = newStore();
+    const tenant = testTenantScope(storage);
+    const joni = { objectId: randomUUID() };
+    const run = async (at: string, version: number) => {
+      lookupReads = 0;
+      const outcomes = await store.batch(tenant, () =>
+        store.upsertAll(tenant, checkIn(joni, 'JONI-PC', at, version)),
+      );
+      expect(outcomes).toEqual(Array(10).fill({ outcome: 'stored' }));
+      return lookupReads;
+    };
+    expect(await run(days(-2), 1)).toBe(10); // created: each lookup read (absent) and created
+    expect(await run(days(-1), 2)).toBe(10); // replaced: each lookup read, found here, rows located
+    expect(await run(days(0), 3)).toBe(0);
+    const stored = await dataOf(store, tenant, joni);
+    expect(Object.values(stored).map((data) => (data as { version: number }).version)).toEqual(
+      Array(10).fill(3),
+    );
+
+    // A replacement by the one-by-one path (a single event) drops `located`: that record's lookup is read again.
+    await store.upsert(tenant, checkIn(joni, 'JONI-PC', days(0.1), 4)[4]!);
+    expect(await run(days(0.2), 5)).toBe(1);
+  });
+
+  it('reads the lookup of a located row that is due within two days (the purge may be taking its lookup)', async () => {
+    const store = newStore();
+    const tenant = testTenantScope(storage);
+    const patti = { objectId: randomUUID() };
+    for (const [n, at] of [days(-31), days(-29)].entries()) {
+      await store.batch(tenant, () => store.upsertAll(tenant, checkIn(patti, 'PATTI-PC', at, n)));
+    }
+    lookupReads = 0;
+    await store.batch(tenant, () => store.upsertAll(tenant, checkIn(patti, 'PATTI-PC', days(0), 2)));
+    // The four system logs of days(-29) fall due (30 days) tomorrow; the others are months away.
+    expect(lookupReads).toBe(4);
+  });
+
+  it('moves located records to the person who has the device now, and back, one copy each time', async () => {
+    const store = newStore();
+    const tenant = testTenantScope(storage);
+    const first = { objectId: randomUUID() };
+    const second = { objectId: randomUUID() };
+    const device = (subject: DataSubject, at: string, version: number) =>
+      checkIn(subject, 'SHARED-PC', at, version);
+    for (const [n, at] of [days(-3), days(-2), days(-1)].entries()) {
+      await store.batch(tenant, () => store.upsertAll(tenant, device(first, at, n)));
+    }
+    // The device changes hands: the records move, located rows at the first person included.
+    await store.batch(tenant, () => store.upsertAll(tenant, device(second, days(0), 10)));
+    expect(await dataOf(store, tenant, first)).toEqual({});
+    expect(Object.keys(await dataOf(store, tenant, second))).toHaveLength(10);
+    // A late check-in of the first person (older) changes nothing; a newer one takes them back.
+    const late = await store.batch(tenant, () => store.upsertAll(tenant, device(first, days(-0.5), 11)));
+    expect(late).toEqual(Array(10).fill({ outcome: 'stale' }));
+    expect(await dataOf(store, tenant, first)).toEqual({});
+    await store.batch(tenant, () => store.upsertAll(tenant, device(first, days(0.5), 12)));
+    expect(await dataOf(store, tenant, second)).toEqual({});
+    const back = await dataOf(store, tenant, first);
+    expect(Object.values(back).map((data) => (data as { version: number }).version)).toEqual(
+      Array(10).fill(12),
+    );
+  });
+
+  it('un-locates a row the purge left when a lookup was put there meanwhile: the next check-in reads it', async () => {
+    const services = newServices();
+    const store = services.records;
+    const tenant = testTenantScope(storage);
+    const diego = { objectId: randomUUID() };
+    for (const [n, at] of [days(-3), days(-2), days(-1)].entries()) {
+      await store.batch(tenant, () => store.upsertAll(tenant, checkIn(diego, 'DIEGO-PC', at, n)));
+    }
+    const { subjectKey } = await store.subjectOf(tenant, diego);
+    const table = await tenant.account.table(TABLES.records);
+    const partitionKey = `${tenant.tenantId}_${subjectKey}`;
+    const pseudonymKey = await services.pseudonymizer.keyFor(tenant);
+    const rowKey = recordRowKey('device', recordKeyOf(pseudonymKey, 'device', 'DIEGO-PC-1'));
+    const locatedOf = async () =>
+      (await table.getEntity<{ located?: boolean }>(partitionKey, rowKey)).located;
+    expect(await locatedOf()).toBe(true);
+    // A stale entry of an older version falls due: the purge takes the lookups away, finds the row changed,
+    // and puts them back; meanwhile a deletion of that record came and left a lookup of its own.
+    const proto = Object.getPrototypeOf(services.retention) as {
+      restoreLookups: (...args: unknown[]) => Promise<void>;
+    };
+    const restore = proto.restoreLookups;
+    jest.spyOn(proto, 'restoreLookups').mockImplementationOnce(async function (this: unknown, ...args) {
+      expect(await store.softDeleteRecord(tenant, 'device', 'DIEGO-PC-1', days(-1.5))).toBe('tombstoned');
+      return restore.apply(this, args);
+    });
+    await services.retention.deleteRecords(tenant, [
+      { subjectKey, recordRow: rowKey, etag: 'W/"datetime\'2020-01-01T00%3A00%3A00.000Z\'"' },
+    ]);
+    expect(await locatedOf()).toBe(false);
+    // The next check-in reads that record's lookup, and settles it at the person's subject again.
+    lookupReads = 0;
+    await store.batch(tenant, () => store.upsertAll(tenant, checkIn(diego, 'DIEGO-PC', days(0), 3)));
+    expect(lookupReads).toBeGreaterThan(0);
+    expect(await store.softDeleteRecord(tenant, 'device', 'DIEGO-PC-1', days(0.5))).toBe('deleted');
   });
 });
