@@ -4,6 +4,7 @@
 // Each against raw SDK upsertEntity of one entity per record (the same size, partitioning and concurrency) into
 // a table of its own in the same account, with CPU and Table requests per record by kind (requestCounter.ts).
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import { odata, type TableEntity } from '@azure/data-tables';
 import { InvocationContext } from '@azure/functions';
@@ -107,9 +108,11 @@ export async function ingestionScenario(bench: Bench, scale: Scale) {
   const checkIns: UpsertInput[][] = [];
   for (let i = 0; i < batchSubjects; i++) {
     const owner = benchSubject(batchRng, `batch.user${i}`);
-    // A check-in reports its records at one time (so its expiry entries share a due month).
+    // A check-in reports its records at one time (so its expiry entries share a due month), and recently:
+    // the first one two days ago (within the last 8 hours of that day), the next ones a day apart up to now.
     const records = subjectRecords(batchRng, owner, batchItems, scale.recordBytes, `b${i}`);
-    checkIns.push(records.map((record) => ({ ...record, occurredAt: records[0]!.occurredAt })));
+    const checkInAt = new Date(Date.now() - 2 * DAY_MS - Math.floor(batchRng() * 8 * 3600_000)).toISOString();
+    checkIns.push(records.map((record) => ({ ...record, occurredAt: checkInAt })));
   }
   shuffle(batchRng, checkIns);
   const messagesOf = (subjectCheckIns: readonly UpsertInput[][], name: string) =>
@@ -163,6 +166,25 @@ export async function ingestionScenario(bench: Bench, scale: Scale) {
     rawKey,
   );
 
+  // The check-in after: every row was replaced once after its lookup was read, so it is located and
+  // replaced again without reading the lookup (RecordStore.upsertAll): a device's steady state.
+  const laterCheckIns = nextCheckIns.map((records) =>
+    records.map((input) => ({
+      ...input,
+      occurredAt: new Date(Date.parse(input.occurredAt) + DAY_MS).toISOString(),
+    })),
+  );
+  shuffle(batchRng, laterCheckIns);
+  progress(`ingestion: the check-in after that, ${laterCheckIns.length} batches`);
+  const later = await measurePath(
+    bench,
+    batchTenant,
+    laterCheckIns.flat(),
+    concurrency,
+    applyAll(messagesOf(laterCheckIns, 'later')),
+    rawKey,
+  );
+
   const withGoals = <T extends PathFigures>(figures: T, goals: (typeof GOALS)[keyof typeof GOALS]) => {
     const met = {
       recordsPerSecond: figures.ratio >= goals.minRatio,
@@ -211,6 +233,13 @@ export async function ingestionScenario(bench: Bench, scale: Scale) {
       subjects: batchSubjects,
       recordsPerMessage: batchItems,
       ...withGoals(next, GOALS.batches),
+    },
+    batchesLaterCheckIn: {
+      records: batchInputs.length,
+      messages: messages.length,
+      subjects: batchSubjects,
+      recordsPerMessage: batchItems,
+      ...withGoals(later, GOALS.batches),
     },
   };
 }
@@ -286,6 +315,8 @@ async function measurePath(
 interface Timed {
   ms: number;
   cpuMs: number;
+  /** CPU time of the Azurite process meanwhile (it serves one side at a time), if it can be read. */
+  azuriteCpuMs: number | undefined;
   counts: RequestCounts;
   access: AccessTrace;
 }
@@ -294,6 +325,7 @@ async function timed(bench: Bench, work: () => Promise<void>): Promise<Timed> {
   const before = bench.counter.snapshot();
   const stopAccess = bench.counter.startAccessTrace();
   const cpuBefore = process.cpuUsage();
+  const azuriteBefore = processCpuMs(bench.azurite.pid);
   const started = now();
   let access: AccessTrace;
   try {
@@ -303,7 +335,23 @@ async function timed(bench: Bench, work: () => Promise<void>): Promise<Timed> {
   }
   const ms = now() - started;
   const cpuMs = cpuMsSince(cpuBefore);
-  return { ms, cpuMs, counts: bench.counter.since(before), access };
+  const azuriteAfter = processCpuMs(bench.azurite.pid);
+  const azuriteCpuMs =
+    azuriteBefore === undefined || azuriteAfter === undefined ? undefined : azuriteAfter - azuriteBefore;
+  return { ms, cpuMs, azuriteCpuMs, counts: bench.counter.since(before), access };
+}
+
+/** User and system CPU time of a process from /proc (Linux; clock ticks of 10 ms), or undefined. */
+function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, within parentheses): utime is 14th, stime 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -322,6 +370,9 @@ function sideFigures(side: Timed, records: number) {
     recordsPerSecond: round(records / (side.ms / 1000)),
     cpuMs: round(side.cpuMs),
     cpuMsPerRecord: round(side.cpuMs / records, 3),
+    ...(side.azuriteCpuMs === undefined
+      ? {}
+      : { azuriteCpuMsPerRecord: round(side.azuriteCpuMs / records, 3) }),
     requests,
     requestsPerRecord: round(requests / records, 2),
     requestsPerRecordByKind: Object.fromEntries([

@@ -31,6 +31,8 @@ export interface AzuriteOptions {
 
 export interface AzuriteInstance {
   ports: AzuritePorts;
+  /** Its process (the bench reads its CPU time). */
+  pid: number | undefined;
   connectionString(accountName: string): string;
   /** STORAGE_* settings pointing at this instance. */
   storageSettings(): Record<string, string>;
@@ -103,6 +105,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   const chosen = await waitForPorts(child, options.log);
   return {
     ports: chosen,
+    pid: child.pid,
     connectionString: (accountName) => azuriteConnectionString(accountName, chosen),
     storageSettings: () => azuriteStorageSettings(chosen, geographies),
     stop: () => stopChild(child),
