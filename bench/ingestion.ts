@@ -146,44 +146,29 @@ export async function ingestionScenario(bench: Bench, scale: Scale) {
   const batches = await measurePath(bench, batchTenant, batchInputs, concurrency, applyAll(messages), rawKey);
   collectGarbage();
 
-  // The same subjects' next check-in: the same records a day later, in another order, so that every item
-  // replaces a stored row (and moves its expiry entries), as a device checking in again does. Its raw upserts
-  // replace the raw rows of the first check-in.
-  const nextCheckIns = checkIns.map((records) =>
-    records.map((input) => ({
-      ...input,
-      occurredAt: new Date(Date.parse(input.occurredAt) + DAY_MS).toISOString(),
-    })),
-  );
-  shuffle(batchRng, nextCheckIns);
-  progress(`ingestion: the same subjects' next check-in, ${nextCheckIns.length} batches`);
-  const next = await measurePath(
-    bench,
-    batchTenant,
-    nextCheckIns.flat(),
-    concurrency,
-    applyAll(messagesOf(nextCheckIns, 'next')),
-    rawKey,
-  );
-
+  // The same subjects' check-in again: the same records a day later, in another order, so that every item
+  // replaces a stored row (and moves its expiry entries), as a device checking in again does. Its raw
+  // upserts replace the raw rows of the check-in before.
+  const checkInAgain = (name: string, earlier: readonly UpsertInput[][]) => {
+    const again = earlier.map((records) =>
+      records.map((input) => ({
+        ...input,
+        occurredAt: new Date(Date.parse(input.occurredAt) + DAY_MS).toISOString(),
+      })),
+    );
+    shuffle(batchRng, again);
+    const run = () =>
+      measurePath(bench, batchTenant, again.flat(), concurrency, applyAll(messagesOf(again, name)), rawKey);
+    return { again, run };
+  };
+  const nextCheckIns = checkInAgain('next', checkIns);
+  progress(`ingestion: the same subjects' next check-in, ${checkIns.length} batches`);
+  const next = await nextCheckIns.run();
   // The check-in after: every row was replaced once after its lookup was read, so it is located and
   // replaced again without reading the lookup (RecordStore.upsertAll): a device's steady state.
-  const laterCheckIns = nextCheckIns.map((records) =>
-    records.map((input) => ({
-      ...input,
-      occurredAt: new Date(Date.parse(input.occurredAt) + DAY_MS).toISOString(),
-    })),
-  );
-  shuffle(batchRng, laterCheckIns);
-  progress(`ingestion: the check-in after that, ${laterCheckIns.length} batches`);
-  const later = await measurePath(
-    bench,
-    batchTenant,
-    laterCheckIns.flat(),
-    concurrency,
-    applyAll(messagesOf(laterCheckIns, 'later')),
-    rawKey,
-  );
+  const laterCheckIns = checkInAgain('later', nextCheckIns.again);
+  progress(`ingestion: the check-in after that, ${checkIns.length} batches`);
+  const later = await laterCheckIns.run();
 
   const withGoals = <T extends PathFigures>(figures: T, goals: (typeof GOALS)[keyof typeof GOALS]) => {
     const met = {
