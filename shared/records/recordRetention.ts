@@ -13,12 +13,12 @@ import {
   type RecordExpiryAction,
   recordExpiries,
 } from '../retention/expiryIndex';
-import { orAbsent } from '../storage/absent';
 import { TABLES } from '../storage/names';
 import { deleteVersions, type RowKeys, type RowVersion, submitInBatches } from '../storage/tableBatches';
 import type { RecordCounts } from './recordCounts';
 import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition } from './recordKeys';
-import { isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
+import { lookupsNaming } from './recordLookups';
+import { readRow, type RecordEntity, toRecord } from './recordRows';
 
 /** A record version the purge acts on: where it is, and the ETag of the version that fell due. */
 export interface RecordTarget {
@@ -72,17 +72,17 @@ export class RecordRetention {
   ) {}
 
   /**
-   * Deletes the versions named, in entity-group transactions guarded by their ETags; a row written again
-   * since its entry was made is left with its lookups. The lookups go first, so that a record written again
-   * during the purge never ends up without them. Returns deletions per category.
+   * Deletes the versions named, in entity-group transactions guarded by their ETags, then the lookups of the
+   * rows deleted. A row written again since its entry was made stays with its lookups untouched (its record
+   * may have moved on, its lookup naming another subject whose row is located, RecordEntity.located); a row
+   * already gone (a run that stopped after its delete, or a record that moved on) has its record lookup
+   * removed only while that names the target's subject. A record written again between its row's delete and
+   * its lookup's (an event that found the lookup and created the row again) is left without its lookup until
+   * its next event, which puts one back: a created row is never located. Returns deletions per category.
    */
   async deleteRecords(tenant: TenantScope, targets: readonly RecordTarget[]): Promise<CategoryCounts> {
     const records = await this.records(tenant);
     const lookups = await this.lookups(tenant);
-    await submitInBatches(
-      lookups,
-      targets.flatMap((target) => this.lookupsOf(tenant, target)),
-    );
     const guarded = targets.filter((t) => t.etag !== undefined);
     const first = await deleteVersions(
       records,
@@ -92,22 +92,41 @@ export class RecordRetention {
     // too, guarded by the ETag they have now; the others stay.
     const byRow = new Map(guarded.map((t) => [keyOf(this.rowOf(tenant, t)), t]));
     const due: RowVersion[] = [];
-    const changed: RowKeys[] = [];
+    const gone = new Set(byRow.keys());
+    for (const key of [...first.deleted, ...first.changed]) gone.delete(keyOf(key));
     for (const key of first.changed) {
       const row = await readRow<RecordEntity>(records, key.partitionKey, key.rowKey);
       const target = byRow.get(keyOf(key));
       if (row && target && stillDue(row, target)) due.push({ ...key, etag: row.etag });
-      else changed.push(key);
+      else if (!row) gone.add(keyOf(key));
     }
     const second = await deleteVersions(records, due);
+    for (const key of due) gone.add(keyOf(key));
+    for (const key of [...second.deleted, ...second.changed]) gone.delete(keyOf(key));
     const deleted = [...first.deleted, ...second.deleted];
-    changed.push(...second.changed);
     const unguarded = targets.filter((t) => t.etag === undefined);
     await submitInBatches(
       records,
       unguarded.map((t): TransactionAction => ['delete', { ...this.rowOf(tenant, t) }]),
     );
-    await this.restoreLookups(tenant, records, lookups, changed);
+    const deletedKeys = new Set([...deleted, ...unguarded.map((t) => this.rowOf(tenant, t))].map(keyOf));
+    const removed = targets.filter((t) => deletedKeys.has(keyOf(this.rowOf(tenant, t))));
+    const missing = [...gone].map((key) => byRow.get(key)!);
+    await submitInBatches(lookups, [
+      ...removed.map((t): TransactionAction => [
+        'delete',
+        lookupKeys.record(tenant.tenantId, recordKeyOfRow(t.recordRow)),
+      ]),
+      ...[...removed, ...missing].flatMap((t) => this.deviceLookupOf(tenant, t)),
+    ]);
+    await deleteVersions(
+      lookups,
+      await lookupsNaming(
+        lookups,
+        tenant.tenantId,
+        missing.map((t) => ({ recordKey: recordKeyOfRow(t.recordRow), subjectKey: t.subjectKey })),
+      ),
+    );
     const counts: CategoryCounts = {};
     for (const row of [...deleted, ...unguarded.map((t) => this.rowOf(tenant, t))]) {
       const category = categoryOfRow(row.rowKey) as RecordCategory;
@@ -129,10 +148,17 @@ export class RecordRetention {
   async anonymiseAlerts(tenant: TenantScope, targets: readonly RecordTarget[]): Promise<number> {
     const records = await this.records(tenant);
     const done: RecordTarget[] = [];
+    const gone: RecordTarget[] = [];
     for (const target of targets) {
       const partitionKey = recordsPartition(tenant.tenantId, target.subjectKey);
       const row = await readRow<RecordEntity>(records, partitionKey, target.recordRow);
-      if (!row || (target.etag !== undefined && row.etag !== target.etag && !stillDue(row, target))) continue;
+      if (!row) {
+        // Gone: anonymised by a run that stopped before its lookups went, or moved on; deleteRecords sorts
+        // out which (the lookups go only while they name this subject). Not counted again.
+        gone.push(target);
+        continue;
+      }
+      if (target.etag !== undefined && row.etag !== target.etag && !stillDue(row, target)) continue;
       const dataKey = await this.subjectKeys.find(tenant, target.subjectKey);
       if (dataKey) {
         const record = toRecord(row, dataKey, partitionKey);
@@ -151,7 +177,7 @@ export class RecordRetention {
       }
       done.push(target);
     }
-    await this.deleteRecords(tenant, done);
+    await this.deleteRecords(tenant, [...done, ...gone]);
     return done.length;
   }
 
@@ -168,55 +194,16 @@ export class RecordRetention {
     return { partitionKey: recordsPartition(tenant.tenantId, target.subjectKey), rowKey: target.recordRow };
   }
 
-  private lookupsOf(tenant: TenantScope, target: RecordTarget): TransactionAction[] {
-    return [
-      ['delete', lookupKeys.record(tenant.tenantId, recordKeyOfRow(target.recordRow))],
-      ...(target.deviceKey
-        ? [
-            [
-              'delete',
-              lookupKeys.device(tenant.tenantId, target.deviceKey, target.subjectKey, target.recordRow),
-            ] as TransactionAction,
-          ]
-        : []),
-    ];
-  }
-
-  /** Rows that stayed get their lookups back (unless a writer has already put its own there). */
-  private async restoreLookups(
-    tenant: TenantScope,
-    records: TableClient,
-    lookups: TableClient,
-    rows: readonly RowKeys[],
-  ): Promise<void> {
-    for (const key of rows) {
-      const row = await readRow<RecordEntity>(records, key.partitionKey, key.rowKey);
-      if (!row) continue;
-      const subjectKey = key.partitionKey.slice(tenant.tenantId.length + 1);
-      try {
-        await lookups.createEntity({
-          ...lookupKeys.record(tenant.tenantId, recordKeyOfRow(key.rowKey)),
-          subjectKey,
-          ...(row.deletedAt ? { deletions: JSON.stringify([row.deletedAt]) } : {}),
-        });
-      } catch (error) {
-        // A writer has put its own lookup back already: it knows more than this row does. The row loses
-        // `located` (the lookup may name another place now): its next event reads the lookup and settles it.
-        if (!isStatus(error, 409)) throw error;
-        if (row.located) {
-          await orAbsent(
-            records.updateEntity(
-              { partitionKey: key.partitionKey, rowKey: key.rowKey, located: false },
-              'Merge',
-            ),
-          );
-        }
-      }
-      if (row.deviceKey) {
-        const device = lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, key.rowKey);
-        await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
-      }
-    }
+  /** The device lookup of a target's row (keyed by subject and row: it names no one else). */
+  private deviceLookupOf(tenant: TenantScope, target: RecordTarget): TransactionAction[] {
+    return target.deviceKey
+      ? [
+          [
+            'delete',
+            lookupKeys.device(tenant.tenantId, target.deviceKey, target.subjectKey, target.recordRow),
+          ],
+        ]
+      : [];
   }
 
   private records(tenant: TenantScope): Promise<TableClient> {

@@ -1,6 +1,5 @@
 // The records capability's services, built together (they share key stores and caches): the composition root
 // and tests that need only records build them here.
-import type { Clock } from '../clock';
 import { Pseudonymizer } from '../crypto/pseudonymizer';
 import { SubjectKeyStore } from '../records/subjectKeys';
 import { ExpiryIndex } from '../retention/expiryIndex';
@@ -31,8 +30,6 @@ export interface RecordServiceOptions {
   subjectKeys?: SubjectKeyStore;
   pseudonymizer?: Pseudonymizer;
   expiry?: ExpiryIndex;
-  /** What "due soon" is measured from (the located path of batches); the system clock by default. */
-  clock?: Clock;
 }
 
 export function createRecordServices(options: RecordServiceOptions): RecordServices {
@@ -49,7 +46,7 @@ export function createRecordServices(options: RecordServiceOptions): RecordServi
     pseudonymizer,
     expiry,
     identity,
-    records: new RecordStore(subjectKeys, pseudonymizer, identity, writer, merge, options.clock),
+    records: new RecordStore(subjectKeys, pseudonymizer, identity, writer, merge),
     restrictions,
     erasure: new SubjectErasure(subjectKeys, identity, restrictions, counts),
     retention: new RecordRetention(subjectKeys, expiry, counts),

@@ -12,9 +12,6 @@ import type { SubjectKeyStore } from '../records/subjectKeys';
 import type { DataSubject } from '../vocabulary/dataSubject';
 import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
-import { type Clock, systemClock } from '../clock';
-import { recordExpiries } from '../retention/expiryIndex';
-import { dueDay } from '../retention/retentionPolicy';
 import { TABLES } from '../storage/names';
 import { BATCH_LIMIT } from '../storage/tableBatches';
 import type { PersonalDataRecord } from './personalDataRecord';
@@ -79,19 +76,6 @@ interface Prepared {
   content: SealedContent;
 }
 
-/**
- * How far ahead a row counts as due for the located path: the purge works on what is due by its own day, so
- * a row due within two days (clocks of instances differ, a purge runs late) reads its lookup.
- */
-const DUE_MARGIN_MS = 2 * 24 * 3600 * 1000;
-
-/** Whether any retention rule of a row's version falls due by `day` (yyyy-mm-dd). */
-const dueBy = (row: Pick<StoredRow, 'category' | 'occurredAt' | 'deletedAt'>, day: string): boolean =>
-  recordExpiries(
-    { category: row.category as RecordCategory, occurredAt: row.occurredAt, deletedAt: row.deletedAt },
-    { subjectKey: '', recordRow: '' },
-  ).some((entry) => entry.day <= day);
-
 /** Records listPages decrypts and hands on at a time. */
 const RECORDS_PER_SLICE = 100;
 const ATTEMPTS = 5;
@@ -103,7 +87,6 @@ export class RecordStore {
     private readonly identity: SubjectIdentity,
     private readonly writer: RecordWriter,
     private readonly merge: SubjectMerge,
-    private readonly clock: Clock = systemClock,
   ) {}
 
   /**
@@ -193,18 +176,12 @@ export class RecordStore {
       subjectKey,
       items.map((item) => item.rowKey),
     );
-    const soon = dueDay(new Date(this.clock().getTime() + DUE_MARGIN_MS));
     const replaceable = (item: Prepared) => {
       const row = current.get(item.rowKey);
       return row !== undefined && row.deletedAt === undefined && row.occurredAt < item.input.occurredAt;
     };
-    // A located row not due soon (the purge takes lookups away only from rows due by its day) needs no lookup.
-    const located = new Set(
-      items.filter(
-        (item) =>
-          replaceable(item) && current.get(item.rowKey)!.located && !dueBy(current.get(item.rowKey)!, soon),
-      ),
-    );
+    // A located row needs no lookup read: its lookup names this subject while the row stays (RecordEntity).
+    const located = new Set(items.filter((item) => replaceable(item) && current.get(item.rowKey)!.located));
     const lookups = await Promise.all(
       items.map((item) => (located.has(item) ? undefined : this.recordLookup(tenant, item.recordKey))),
     );
@@ -628,6 +605,9 @@ export class RecordStore {
       if (await this.writer.remove(tenant, from, row)) return true;
       row = await readRow<RecordEntity>(records, recordsPartition(tenant.tenantId, from), previous.rowKey);
     }
+    // Still there, changing under every try: the lookup must not follow while a row stays behind (a located
+    // row there would be written without its lookup). Retried by redelivery.
+    if (row) throw new Error('The record kept changing at its previous subject while it moved.');
     return true;
   }
 

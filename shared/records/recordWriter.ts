@@ -203,9 +203,8 @@ export class RecordWriter {
     const outcomes: WriteOutcome[] = [];
     for (const [n, { version, current }] of items.entries()) {
       const entity = entities[n]!;
-      const etag =
-        response.subResponses[n]?.etag ??
-        (await readRow<RecordEntity>(await this.records(tenant), partitionKey, entity.rowKey))?.etag;
+      // The transaction's own ETag: a row read again could be another writer's newer version.
+      const etag = response.subResponses[n]?.etag;
       const written: WriteOutcome = {
         outcome: 'stored',
         stored: versionOf(entity, etag),

@@ -7,9 +7,10 @@ import type { TableClient, TransactionAction } from '@azure/data-tables';
 import type { SubjectKeyStore } from '../records/subjectKeys';
 import type { TenantScope } from '../residency/tenantDirectory';
 import { CONTAINERS, TABLES } from '../storage/names';
-import { submitInBatches } from '../storage/tableBatches';
+import { deleteVersions, submitInBatches } from '../storage/tableBatches';
 import type { RecordCategory } from '../vocabulary/categories';
 import type { RecordCounts } from './recordCounts';
+import { lookupsNaming } from './recordLookups';
 import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition, subjectRows } from './recordKeys';
 import type { RestrictionStore } from './restrictions';
 import type { SubjectIdentity } from './subjectIdentity';
@@ -62,19 +63,22 @@ export class SubjectErasure {
     }
 
     const lookups = await tenant.account.table(TABLES.recordLookup);
+    // A record-id lookup goes while it names this subject; one of a record that moved on names another.
+    await deleteVersions(
+      lookups,
+      await lookupsNaming(
+        lookups,
+        tenant.tenantId,
+        recordRows.map((row) => ({ recordKey: recordKeyOfRow(row.rowKey), subjectKey })),
+      ),
+    );
     await submitInBatches(
       lookups,
-      recordRows.flatMap((row): TransactionAction[] => [
-        ['delete', lookupKeys.record(tenant.tenantId, recordKeyOfRow(row.rowKey))],
-        ...(row.deviceKey
-          ? [
-              [
-                'delete',
-                lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, row.rowKey),
-              ] as TransactionAction,
-            ]
-          : []),
-      ]),
+      recordRows.flatMap((row): TransactionAction[] =>
+        row.deviceKey
+          ? [['delete', lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, row.rowKey)]]
+          : [],
+      ),
     );
     // Category by category, so the counters lose exactly what went (rows already gone are not counted).
     let erased = 0;

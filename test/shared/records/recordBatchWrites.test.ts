@@ -10,9 +10,10 @@ import type { RecordStore, UpsertInput } from '../../../shared/records/recordSto
 import { RecordWriter } from '../../../shared/records/recordWriter';
 import type { TenantScope } from '../../../shared/residency/tenantDirectory';
 import type { DataSubject } from '../../../shared/vocabulary/dataSubject';
-import { recordRowKey } from '../../../shared/records/recordKeys';
+import { lookupKeys, recordRowKey } from '../../../shared/records/recordKeys';
 import { recordKeyOf } from '../../../shared/records/recordRows';
 import { TABLES } from '../../../shared/storage/names';
+import * as tableBatches from '../../../shared/storage/tableBatches';
 import { testStorage, testTenantScope } from '../../support/testStorage';
 
 /** Table requests to the `records` table that write record rows, by kind. */
@@ -174,19 +175,6 @@ describe('RecordStore.upsertAll on Azurite', () => {
     expect(await run(days(0.2), 5)).toBe(1);
   });
 
-  it('reads the lookup of a located row that is due within two days (the purge may be taking its lookup)', async () => {
-    const store = newStore();
-    const tenant = testTenantScope(storage);
-    const patti = { objectId: randomUUID() };
-    for (const [n, at] of [days(-31), days(-29)].entries()) {
-      await store.batch(tenant, () => store.upsertAll(tenant, checkIn(patti, 'PATTI-PC', at, n)));
-    }
-    lookupReads = 0;
-    await store.batch(tenant, () => store.upsertAll(tenant, checkIn(patti, 'PATTI-PC', days(0), 2)));
-    // The four system logs of days(-29) fall due (30 days) tomorrow; the others are months away.
-    expect(lookupReads).toBe(4);
-  });
-
   it('moves located records to the person who has the device now, and back, one copy each time', async () => {
     const store = newStore();
     const tenant = testTenantScope(storage);
@@ -213,7 +201,7 @@ describe('RecordStore.upsertAll on Azurite', () => {
     );
   });
 
-  it('un-locates a row the purge left when a lookup was put there meanwhile: the next check-in reads it', async () => {
+  it("leaves a changed row's lookup where it is when a stale entry of the row falls due", async () => {
     const services = newServices();
     const store = services.records;
     const tenant = testTenantScope(storage);
@@ -222,31 +210,97 @@ describe('RecordStore.upsertAll on Azurite', () => {
       await store.batch(tenant, () => store.upsertAll(tenant, checkIn(diego, 'DIEGO-PC', at, n)));
     }
     const { subjectKey } = await store.subjectOf(tenant, diego);
-    const table = await tenant.account.table(TABLES.records);
-    const partitionKey = `${tenant.tenantId}_${subjectKey}`;
-    const pseudonymKey = await services.pseudonymizer.keyFor(tenant);
-    const rowKey = recordRowKey('device', recordKeyOf(pseudonymKey, 'device', 'DIEGO-PC-1'));
-    const locatedOf = async () =>
-      (await table.getEntity<{ located?: boolean }>(partitionKey, rowKey)).located;
-    expect(await locatedOf()).toBe(true);
-    // A stale entry of an older version falls due: the purge takes the lookups away, finds the row changed,
-    // and puts them back; meanwhile a deletion of that record came and left a lookup of its own.
-    const proto = Object.getPrototypeOf(services.retention) as {
-      restoreLookups: (...args: unknown[]) => Promise<void>;
-    };
-    const restore = proto.restoreLookups;
-    jest.spyOn(proto, 'restoreLookups').mockImplementationOnce(async function (this: unknown, ...args) {
-      expect(await store.softDeleteRecord(tenant, 'device', 'DIEGO-PC-1', days(-1.5))).toBe('tombstoned');
-      return restore.apply(this, args);
-    });
-    await services.retention.deleteRecords(tenant, [
-      { subjectKey, recordRow: rowKey, etag: 'W/"datetime\'2020-01-01T00%3A00%3A00.000Z\'"' },
-    ]);
-    expect(await locatedOf()).toBe(false);
-    // The next check-in reads that record's lookup, and settles it at the person's subject again.
-    lookupReads = 0;
-    await store.batch(tenant, () => store.upsertAll(tenant, checkIn(diego, 'DIEGO-PC', days(0), 3)));
-    expect(lookupReads).toBeGreaterThan(0);
+    const recordKey = recordKeyOf(await services.pseudonymizer.keyFor(tenant), 'device', 'DIEGO-PC-1');
+    const rowKey = recordRowKey('device', recordKey);
+    const records = await tenant.account.table(TABLES.records);
+    expect(
+      (await records.getEntity<{ located?: boolean }>(`${tenant.tenantId}_${subjectKey}`, rowKey)).located,
+    ).toBe(true);
+    // An entry of an older version was left (a crash before its batch's end) and falls due: the row changed
+    // since, so it stays, and so does its lookup (the row is located: its next check-in will not read it).
+    expect(
+      await services.retention.deleteRecords(tenant, [
+        { subjectKey, recordRow: rowKey, etag: 'W/"datetime\'2020-01-01T00%3A00%3A00.000Z\'"' },
+      ]),
+    ).toEqual({});
+    const lookup = lookupKeys.record(tenant.tenantId, recordKey);
+    const lookups = await tenant.account.table(TABLES.recordLookup);
+    expect(
+      (await lookups.getEntity<{ subjectKey?: string }>(lookup.partitionKey, lookup.rowKey)).subjectKey,
+    ).toBe(subjectKey);
     expect(await store.softDeleteRecord(tenant, 'device', 'DIEGO-PC-1', days(0.5))).toBe('deleted');
+  });
+
+  // Found by review: the purge took away the lookup of a record that had moved on (to a located row).
+  it('keeps the lookup of a record that moved on when a stale entry at its old subject falls due', async () => {
+    const services = newServices();
+    const store = services.records;
+    const tenant = testTenantScope(storage);
+    const first = { objectId: randomUUID() };
+    const second = { objectId: randomUUID() };
+    const run = (subject: DataSubject, at: string, version: number) =>
+      store.batch(tenant, () => store.upsertAll(tenant, checkIn(subject, 'SHARED-PC', at, version)));
+    await run(first, days(-3), 0);
+    const { subjectKey } = await store.subjectOf(tenant, first);
+    const rowKey = recordRowKey(
+      'device',
+      recordKeyOf(await services.pseudonymizer.keyFor(tenant), 'device', 'SHARED-PC-1'),
+    );
+    const records = await tenant.account.table(TABLES.records);
+    const staleEtag = (await records.getEntity(`${tenant.tenantId}_${subjectKey}`, rowKey)).etag;
+    await run(first, days(-2), 1);
+    await run(second, days(0), 2); // the device changes hands: the records move
+    await run(second, days(0.1), 3); // located at the second person
+    // An entry of the first person's oldest version was left (a crash before its batch's end) and falls due.
+    await services.retention.deleteRecords(tenant, [
+      { subjectKey, recordRow: rowKey, etag: staleEtag, due: { action: 'delete', day: '2026-01-01' } },
+    ]);
+    // The record's deletion still finds it, and a version older than the deletion is stored deleted.
+    const deletedAt = days(0.3);
+    expect(await store.softDeleteRecord(tenant, 'device', 'SHARED-PC-1', deletedAt)).toBe('deleted');
+    await run(second, days(0.2), 4);
+    const stored = await store.subjectOf(tenant, second);
+    const listed = [];
+    for await (const record of store.list(tenant, stored.subjectKey, 'device')) listed.push(record);
+    expect(listed.find((r) => r.recordId === 'SHARED-PC-1')).toMatchObject({
+      deletedAt,
+      data: { version: 4, item: 1 },
+    });
+  });
+
+  it('gives a record written again while the purge deletes it its lookup back with its next event', async () => {
+    const services = newServices();
+    const store = services.records;
+    const tenant = testTenantScope(storage);
+    const lee = { objectId: randomUUID() };
+    const input = (at: string, version: number) => checkIn(lee, 'LEE-PC', at, version)[0]!; // a system log
+    await store.upsert(tenant, input(days(-40), 1));
+    const { subjectKey } = await store.subjectOf(tenant, lee);
+    const recordKey = recordKeyOf(await services.pseudonymizer.keyFor(tenant), 'systemLog', 'LEE-PC-0');
+    const rowKey = recordRowKey('systemLog', recordKey);
+    const records = await tenant.account.table(TABLES.records);
+    const { etag } = await records.getEntity(`${tenant.tenantId}_${subjectKey}`, rowKey);
+    // The purge deletes the row; before it deletes the lookup, an event finds the lookup and creates the
+    // row again (a newer version the device sent).
+    const deleteVersions = tableBatches.deleteVersions;
+    jest.spyOn(tableBatches, 'deleteVersions').mockImplementationOnce(async (table, rows) => {
+      const result = await deleteVersions(table, rows);
+      expect(await store.upsert(tenant, input(days(0), 2))).toBe('stored');
+      return result;
+    });
+    await services.retention.deleteRecords(tenant, [{ subjectKey, recordRow: rowKey, etag }]);
+    const lookup = lookupKeys.record(tenant.tenantId, recordKey);
+    const lookups = await tenant.account.table(TABLES.recordLookup);
+    expect(await lookups.getEntity(lookup.partitionKey, lookup.rowKey).catch(() => 'absent')).toBe('absent');
+    const row = await records.getEntity<{ located?: boolean }>(`${tenant.tenantId}_${subjectKey}`, rowKey);
+    expect(row.located).toBeUndefined(); // created: never located
+    // Its next check-in reads the lookup (absent), and puts it back naming this person.
+    lookupReads = 0;
+    await store.batch(tenant, () => store.upsertAll(tenant, [input(days(0.1), 3)]));
+    expect(lookupReads).toBeGreaterThan(0);
+    expect(
+      (await lookups.getEntity<{ subjectKey?: string }>(lookup.partitionKey, lookup.rowKey)).subjectKey,
+    ).toBe(subjectKey);
+    expect(await store.softDeleteRecord(tenant, 'systemLog', 'LEE-PC-0', days(0.2))).toBe('deleted');
   });
 });
