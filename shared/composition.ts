@@ -117,6 +117,7 @@ export function createServices(config: ServiceConfig, options: ServiceOptions = 
   const { records, restrictions, erasure, retention, pseudonymizer, counts } = createRecordServices({
     subjectKeys,
     expiry,
+    clock,
     // An alias's own subject merged into an object subject takes its packages along.
     transferPackages: async (tenant, from, to) => void (await packages.rewrap(tenant, from, to)),
   });

@@ -13,12 +13,13 @@ import {
   type RecordExpiryAction,
   recordExpiries,
 } from '../retention/expiryIndex';
+import { orAbsent } from '../storage/absent';
 import { TABLES } from '../storage/names';
 import { deleteVersions, type RowKeys, type RowVersion, submitInBatches } from '../storage/tableBatches';
 import type { RecordCounts } from './recordCounts';
 import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition } from './recordKeys';
 import { lookupsNaming } from './recordLookups';
-import { readRow, type RecordEntity, toRecord } from './recordRows';
+import { isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
 
 /** A record version the purge acts on: where it is, and the ETag of the version that fell due. */
 export interface RecordTarget {
@@ -72,17 +73,50 @@ export class RecordRetention {
   ) {}
 
   /**
-   * Deletes the versions named, in entity-group transactions guarded by their ETags, then the lookups of the
-   * rows deleted. A row written again since its entry was made stays with its lookups untouched (its record
-   * may have moved on, its lookup naming another subject whose row is located, RecordEntity.located); a row
-   * already gone (a run that stopped after its delete, or a record that moved on) has its record lookup
-   * removed only while that names the target's subject. A record written again between its row's delete and
-   * its lookup's (an event that found the lookup and created the row again) is left without its lookup until
-   * its next event, which puts one back: a created row is never located. Returns deletions per category.
+   * Deletes the versions named, in entity-group transactions guarded by their ETags; a row written again
+   * since its entry was made is left with its lookups. The lookups go first, so that a record written again
+   * during the purge never ends up without them; a record-id lookup only while it names the target's subject
+   * (one point read each). Returns deletions per category.
    */
   async deleteRecords(tenant: TenantScope, targets: readonly RecordTarget[]): Promise<CategoryCounts> {
+    // One target per row at a time (a short-lived row soft-deleted on the day it occurred has two entries
+    // due together): a transaction refuses a row twice. The others follow, as a later run would take them.
+    const seen = new Set<string>();
+    const [once, again] = [[], []] as [RecordTarget[], RecordTarget[]];
+    for (const target of targets) {
+      const key = keyOf(this.rowOf(tenant, target));
+      (seen.has(key) ? again : once).push(target);
+      seen.add(key);
+    }
+    const counts = await this.deleteOnce(tenant, once);
+    if (again.length > 0) {
+      for (const [category, n] of Object.entries(await this.deleteRecords(tenant, again))) {
+        counts[category as RecordCategory] = (counts[category as RecordCategory] ?? 0) + (n ?? 0);
+      }
+    }
+    return counts;
+  }
+
+  private async deleteOnce(tenant: TenantScope, targets: readonly RecordTarget[]): Promise<CategoryCounts> {
     const records = await this.records(tenant);
     const lookups = await this.lookups(tenant);
+    // A record-id lookup goes only while it names the target's subject, at the version read: the lookup of a
+    // record that moved on names another subject, where its row may be located (RecordEntity.located).
+    await deleteVersions(
+      lookups,
+      await lookupsNaming(
+        lookups,
+        tenant.tenantId,
+        targets.map((target) => ({
+          recordKey: recordKeyOfRow(target.recordRow),
+          subjectKey: target.subjectKey,
+        })),
+      ),
+    );
+    await submitInBatches(
+      lookups,
+      targets.flatMap((target) => this.deviceLookupOf(tenant, target)),
+    );
     const guarded = targets.filter((t) => t.etag !== undefined);
     const first = await deleteVersions(
       records,
@@ -92,41 +126,22 @@ export class RecordRetention {
     // too, guarded by the ETag they have now; the others stay.
     const byRow = new Map(guarded.map((t) => [keyOf(this.rowOf(tenant, t)), t]));
     const due: RowVersion[] = [];
-    const gone = new Set(byRow.keys());
-    for (const key of [...first.deleted, ...first.changed]) gone.delete(keyOf(key));
+    const changed: RowKeys[] = [];
     for (const key of first.changed) {
       const row = await readRow<RecordEntity>(records, key.partitionKey, key.rowKey);
       const target = byRow.get(keyOf(key));
       if (row && target && stillDue(row, target)) due.push({ ...key, etag: row.etag });
-      else if (!row) gone.add(keyOf(key));
+      else changed.push(key);
     }
     const second = await deleteVersions(records, due);
-    for (const key of due) gone.add(keyOf(key));
-    for (const key of [...second.deleted, ...second.changed]) gone.delete(keyOf(key));
     const deleted = [...first.deleted, ...second.deleted];
+    changed.push(...second.changed);
     const unguarded = targets.filter((t) => t.etag === undefined);
     await submitInBatches(
       records,
       unguarded.map((t): TransactionAction => ['delete', { ...this.rowOf(tenant, t) }]),
     );
-    const deletedKeys = new Set([...deleted, ...unguarded.map((t) => this.rowOf(tenant, t))].map(keyOf));
-    const removed = targets.filter((t) => deletedKeys.has(keyOf(this.rowOf(tenant, t))));
-    const missing = [...gone].map((key) => byRow.get(key)!);
-    await submitInBatches(lookups, [
-      ...removed.map((t): TransactionAction => [
-        'delete',
-        lookupKeys.record(tenant.tenantId, recordKeyOfRow(t.recordRow)),
-      ]),
-      ...[...removed, ...missing].flatMap((t) => this.deviceLookupOf(tenant, t)),
-    ]);
-    await deleteVersions(
-      lookups,
-      await lookupsNaming(
-        lookups,
-        tenant.tenantId,
-        missing.map((t) => ({ recordKey: recordKeyOfRow(t.recordRow), subjectKey: t.subjectKey })),
-      ),
-    );
+    await this.restoreLookups(tenant, records, lookups, changed);
     const counts: CategoryCounts = {};
     for (const row of [...deleted, ...unguarded.map((t) => this.rowOf(tenant, t))]) {
       const category = categoryOfRow(row.rowKey) as RecordCategory;
@@ -148,17 +163,10 @@ export class RecordRetention {
   async anonymiseAlerts(tenant: TenantScope, targets: readonly RecordTarget[]): Promise<number> {
     const records = await this.records(tenant);
     const done: RecordTarget[] = [];
-    const gone: RecordTarget[] = [];
     for (const target of targets) {
       const partitionKey = recordsPartition(tenant.tenantId, target.subjectKey);
       const row = await readRow<RecordEntity>(records, partitionKey, target.recordRow);
-      if (!row) {
-        // Gone: anonymised by a run that stopped before its lookups went, or moved on; deleteRecords sorts
-        // out which (the lookups go only while they name this subject). Not counted again.
-        gone.push(target);
-        continue;
-      }
-      if (target.etag !== undefined && row.etag !== target.etag && !stillDue(row, target)) continue;
+      if (!row || (target.etag !== undefined && row.etag !== target.etag && !stillDue(row, target))) continue;
       const dataKey = await this.subjectKeys.find(tenant, target.subjectKey);
       if (dataKey) {
         const record = toRecord(row, dataKey, partitionKey);
@@ -177,7 +185,7 @@ export class RecordRetention {
       }
       done.push(target);
     }
-    await this.deleteRecords(tenant, [...done, ...gone]);
+    await this.deleteRecords(tenant, done);
     return done.length;
   }
 
@@ -204,6 +212,43 @@ export class RecordRetention {
           ],
         ]
       : [];
+  }
+
+  /** Rows that stayed get their lookups back (unless a writer has already put its own there). */
+  private async restoreLookups(
+    tenant: TenantScope,
+    records: TableClient,
+    lookups: TableClient,
+    rows: readonly RowKeys[],
+  ): Promise<void> {
+    for (const key of rows) {
+      const row = await readRow<RecordEntity>(records, key.partitionKey, key.rowKey);
+      if (!row) continue;
+      const subjectKey = key.partitionKey.slice(tenant.tenantId.length + 1);
+      try {
+        await lookups.createEntity({
+          ...lookupKeys.record(tenant.tenantId, recordKeyOfRow(key.rowKey)),
+          subjectKey,
+          ...(row.deletedAt ? { deletions: JSON.stringify([row.deletedAt]) } : {}),
+        });
+      } catch (error) {
+        // A writer has put its own lookup back already: it knows more than this row does. The row loses
+        // `located` (the lookup may name another place, or no one, now), also when it was not located when
+        // read: a batch that read the lookup before it went may be writing it located (its ETag check then
+        // fails). Its next event reads the lookup and settles it.
+        if (!isStatus(error, 409)) throw error;
+        await orAbsent(
+          records.updateEntity(
+            { partitionKey: key.partitionKey, rowKey: key.rowKey, located: false },
+            'Merge',
+          ),
+        );
+      }
+      if (row.deviceKey) {
+        const device = lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, key.rowKey);
+        await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
+      }
+    }
   }
 
   private records(tenant: TenantScope): Promise<TableClient> {

@@ -1,5 +1,6 @@
 // The records capability's services, built together (they share key stores and caches): the composition root
 // and tests that need only records build them here.
+import type { Clock } from '../clock';
 import { Pseudonymizer } from '../crypto/pseudonymizer';
 import { SubjectKeyStore } from '../records/subjectKeys';
 import { ExpiryIndex } from '../retention/expiryIndex';
@@ -30,6 +31,8 @@ export interface RecordServiceOptions {
   subjectKeys?: SubjectKeyStore;
   pseudonymizer?: Pseudonymizer;
   expiry?: ExpiryIndex;
+  /** What "due soon" is measured from (the located path of batches); the system clock by default. */
+  clock?: Clock;
 }
 
 export function createRecordServices(options: RecordServiceOptions): RecordServices {
@@ -46,7 +49,7 @@ export function createRecordServices(options: RecordServiceOptions): RecordServi
     pseudonymizer,
     expiry,
     identity,
-    records: new RecordStore(subjectKeys, pseudonymizer, identity, writer, merge),
+    records: new RecordStore(subjectKeys, pseudonymizer, identity, writer, merge, options.clock),
     restrictions,
     erasure: new SubjectErasure(subjectKeys, identity, restrictions, counts),
     retention: new RecordRetention(subjectKeys, expiry, counts),

@@ -12,6 +12,9 @@ import type { SubjectKeyStore } from '../records/subjectKeys';
 import type { DataSubject } from '../vocabulary/dataSubject';
 import type { RecordCategory } from '../vocabulary/categories';
 import type { TenantScope } from '../residency/tenantDirectory';
+import { type Clock, systemClock } from '../clock';
+import { recordExpiries } from '../retention/expiryIndex';
+import { dueDay } from '../retention/retentionPolicy';
 import { TABLES } from '../storage/names';
 import { BATCH_LIMIT } from '../storage/tableBatches';
 import type { PersonalDataRecord } from './personalDataRecord';
@@ -76,6 +79,20 @@ interface Prepared {
   content: SealedContent;
 }
 
+/**
+ * How far ahead a row counts as due for the located path: the purge takes the lookups of what is due by its
+ * own day away while it deletes their rows, so a row due within two days (clocks of instances differ, a
+ * purge runs late) reads its lookup.
+ */
+const DUE_MARGIN_MS = 2 * 24 * 3600 * 1000;
+
+/** Whether any retention rule of a row's version falls due by `day` (yyyy-mm-dd). */
+const dueBy = (row: Pick<StoredRow, 'category' | 'occurredAt' | 'deletedAt'>, day: string): boolean =>
+  recordExpiries(
+    { category: row.category as RecordCategory, occurredAt: row.occurredAt, deletedAt: row.deletedAt },
+    { subjectKey: '', recordRow: '' },
+  ).some((entry) => entry.day <= day);
+
 /** Records listPages decrypts and hands on at a time. */
 const RECORDS_PER_SLICE = 100;
 const ATTEMPTS = 5;
@@ -87,6 +104,7 @@ export class RecordStore {
     private readonly identity: SubjectIdentity,
     private readonly writer: RecordWriter,
     private readonly merge: SubjectMerge,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /**
@@ -180,8 +198,15 @@ export class RecordStore {
       const row = current.get(item.rowKey);
       return row !== undefined && row.deletedAt === undefined && row.occurredAt < item.input.occurredAt;
     };
-    // A located row needs no lookup read: its lookup names this subject while the row stays (RecordEntity).
-    const located = new Set(items.filter((item) => replaceable(item) && current.get(item.rowKey)!.located));
+    // A located row not due soon needs no lookup read: its lookup names this subject while the row stays
+    // (RecordEntity.located), except while the purge deletes a due row, its lookup first.
+    const soon = dueDay(new Date(this.clock().getTime() + DUE_MARGIN_MS));
+    const located = new Set(
+      items.filter((item) => {
+        const row = current.get(item.rowKey);
+        return replaceable(item) && row!.located && !dueBy(row!, soon);
+      }),
+    );
     const lookups = await Promise.all(
       items.map((item) => (located.has(item) ? undefined : this.recordLookup(tenant, item.recordKey))),
     );
@@ -264,15 +289,26 @@ export class RecordStore {
       if (written.outcome === 'stale') return 'stale';
       // A move leaves the old place before the lookup follows: a crash in between leaves the lookup at
       // a place without the row, which the redelivery moves on from; never the row at two places.
-      if (from && from !== to && previous && !(await this.leave(tenant, from, previous, input.occurredAt))) {
-        // A newer version appeared at the old place meanwhile: this event lost; its row goes again.
-        await this.writer.remove(tenant, to, {
+      const withdraw = () =>
+        this.writer.remove(tenant, to, {
           rowKey,
           category: input.category,
           ...written.stored,
           ...(deviceKey ? { deviceKey } : {}),
         });
-        return 'stale';
+      if (from && from !== to && previous) {
+        const left = await this.leave(tenant, from, previous, input.occurredAt).catch(
+          async (error: unknown) => {
+            // The old row kept changing: this event's row goes again before the event is retried.
+            await withdraw();
+            throw error;
+          },
+        );
+        if (!left) {
+          // A newer version appeared at the old place meanwhile: this event lost; its row goes again.
+          await withdraw();
+          return 'stale';
+        }
       }
       if (from !== to && !(await this.pointLookup(tenant, recordKey, lookup, to))) continue;
       if (subject.holder === 'alias' && to === subject.subjectKey) {
