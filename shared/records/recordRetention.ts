@@ -167,6 +167,22 @@ export class RecordRetention {
       const partitionKey = recordsPartition(tenant.tenantId, target.subjectKey);
       const row = await readRow<RecordEntity>(records, partitionKey, target.recordRow);
       if (!row || (target.etag !== undefined && row.etag !== target.etag && !stillDue(row, target))) continue;
+      let version = target;
+      if (row.located && !target.due) {
+        // Taken before it falls due (an alert data request), so a check-in may replace it without reading its
+        // lookup (the located path skips only rows due soon): it loses `located` first, at the version read,
+        // before deleteRecords takes its lookups away. Changed meanwhile: it stays, as any changed row.
+        const updated = await orAbsent(
+          records.updateEntity({ partitionKey, rowKey: target.recordRow, located: false }, 'Merge', {
+            etag: row.etag,
+          }),
+        ).catch((error: unknown) => {
+          if (isStatus(error, 412)) return undefined;
+          throw error;
+        });
+        if (!updated?.etag) continue;
+        version = { ...target, etag: updated.etag };
+      }
       const dataKey = await this.subjectKeys.find(tenant, target.subjectKey);
       if (dataKey) {
         const record = toRecord(row, dataKey, partitionKey);
@@ -183,7 +199,7 @@ export class RecordRetention {
           'Replace',
         );
       }
-      done.push(target);
+      done.push(version);
     }
     await this.deleteRecords(tenant, done);
     return done.length;
