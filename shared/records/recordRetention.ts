@@ -19,7 +19,8 @@ import { deleteVersions, type RowKeys, type RowVersion, submitInBatches } from '
 import type { RecordCounts } from './recordCounts';
 import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition } from './recordKeys';
 import { lookupsNaming } from './recordLookups';
-import { isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
+import { deletionFor, isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
+import type { RecordWriter } from './recordWriter';
 
 /** A record version the purge acts on: where it is, and the ETag of the version that fell due. */
 export interface RecordTarget {
@@ -70,6 +71,8 @@ export class RecordRetention {
     private readonly subjectKeys: SubjectKeyStore,
     private readonly expiry: ExpiryIndex,
     private readonly recordCounts: RecordCounts,
+    /** Marks rows deleted (a deletion found while the purge had their lookup away). */
+    private readonly writer: RecordWriter,
   ) {}
 
   /**
@@ -259,11 +262,49 @@ export class RecordRetention {
             'Merge',
           ),
         );
+        await this.adoptTombstone(tenant, records, lookups, key, subjectKey);
       }
       if (row.deviceKey) {
         const device = lookupKeys.device(tenant.tenantId, row.deviceKey, subjectKey, key.rowKey);
         await lookups.upsertEntity({ ...device, subjectKey }, 'Replace');
       }
+    }
+  }
+
+  /**
+   * A deletion of the record that came while its lookup was away left a lookup naming no one: it names this
+   * subject again (the row is here), and the deletion is applied to the row as the deletion itself would
+   * have (the earliest known at or after its version), so it is not lost until the record's next event.
+   */
+  private async adoptTombstone(
+    tenant: TenantScope,
+    records: TableClient,
+    lookups: TableClient,
+    key: RowKeys,
+    subjectKey: string,
+  ): Promise<void> {
+    const keys = lookupKeys.record(tenant.tenantId, recordKeyOfRow(key.rowKey));
+    const lookup = await readRow<{ subjectKey?: string; deletions?: string; tombstoneDeletedAt?: string }>(
+      lookups,
+      keys.partitionKey,
+      keys.rowKey,
+    );
+    if (!lookup || lookup.subjectKey) return;
+    try {
+      await lookups.updateEntity({ ...keys, subjectKey }, 'Merge', { etag: lookup.etag });
+    } catch (error) {
+      if (isStatus(error, 412) || isStatus(error, 404)) return; // someone else settled it
+      throw error;
+    }
+    const row = await readRow<RecordEntity>(records, key.partitionKey, key.rowKey);
+    const deletions = lookup.deletions
+      ? (JSON.parse(lookup.deletions) as string[])
+      : lookup.tombstoneDeletedAt
+        ? [lookup.tombstoneDeletedAt]
+        : [];
+    const applies = row && deletionFor(row.occurredAt, [...deletions, row.deletedAt]);
+    if (row && applies && applies !== row.deletedAt) {
+      await this.writer.markDeleted(tenant, subjectKey, [{ row, deletedAt: applies }]);
     }
   }
 

@@ -52,7 +52,7 @@ export function createRecordServices(options: RecordServiceOptions): RecordServi
     records: new RecordStore(subjectKeys, pseudonymizer, identity, writer, merge, options.clock),
     restrictions,
     erasure: new SubjectErasure(subjectKeys, identity, restrictions, counts),
-    retention: new RecordRetention(subjectKeys, expiry, counts),
+    retention: new RecordRetention(subjectKeys, expiry, counts, writer),
     counts,
   };
 }

@@ -125,9 +125,11 @@ describe('a crash right after any write of the move', () => {
     const writes = faults.writes;
     expect(writes).toBeGreaterThan(20);
 
-    // Before the first write and right after every one but the last (the count varies by a write or so from
-    // tenant to tenant, so the last is left to the clean run): each point on a tenant seeded afresh.
-    const points = Array.from({ length: writes }, (_, i) => i);
+    // Before the first write and right after every one but the last three (the count varies by a write or
+    // two from tenant to tenant: its lookup rows' partitions come from per-tenant HMACs, and two of them share
+    // a partition, hence a transaction, now and then; so the last are left to the clean run): each point on a
+    // tenant seeded afresh. A clean-clone CI run met a tenant two writes short of the warm-up's count.
+    const points = Array.from({ length: writes - 2 }, (_, i) => i);
     const statuses = new Set<string>();
     for (const point of points) {
       const tenantId = await swissTenantInEu();

@@ -351,9 +351,19 @@ describe('RecordStore.upsertAll on Azurite', () => {
     });
     await run(days(0), 1);
     jest.restoreAllMocks();
-    const row = await records.getEntity<{ located?: boolean }>(`${tenant.tenantId}_${subjectKey}`, rowKey);
+    const row = await records.getEntity<{ located?: boolean; deletedAt?: string }>(
+      `${tenant.tenantId}_${subjectKey}`,
+      rowKey,
+    );
     expect(row.located).toBe(false);
-    // So the next check-in reads the lookup, and stores a version the deletion covers deleted.
+    // The deletion that came while the lookup was away is not lost: the restore names this subject in the
+    // lookup it left and marks the row (found by the third review; before, only the record's next event did).
+    expect(row.deletedAt).toBe(deletedAt);
+    const lookups = await tenant.account.table(TABLES.recordLookup);
+    expect(
+      (await lookups.getEntity<{ subjectKey?: string }>(lookup.partitionKey, lookup.rowKey)).subjectKey,
+    ).toBe(subjectKey);
+    // The next check-in reads the lookup, and stores a version the deletion covers deleted.
     await run(days(0.2), 2);
     const listed = [];
     for await (const record of store.list(tenant, subjectKey, 'device')) listed.push(record);
