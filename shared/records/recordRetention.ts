@@ -18,7 +18,7 @@ import { TABLES } from '../storage/names';
 import { deleteVersions, type RowKeys, type RowVersion, submitInBatches } from '../storage/tableBatches';
 import type { RecordCounts } from './recordCounts';
 import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition } from './recordKeys';
-import { lookupsNaming } from './recordLookups';
+import { deletionsOf, lookupsNaming, pointRecordLookup, readRecordLookup } from './recordLookups';
 import { deletionFor, isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
 import type { RecordWriter } from './recordWriter';
 
@@ -283,25 +283,13 @@ export class RecordRetention {
     key: RowKeys,
     subjectKey: string,
   ): Promise<void> {
-    const keys = lookupKeys.record(tenant.tenantId, recordKeyOfRow(key.rowKey));
-    const lookup = await readRow<{ subjectKey?: string; deletions?: string; tombstoneDeletedAt?: string }>(
-      lookups,
-      keys.partitionKey,
-      keys.rowKey,
-    );
+    const recordKey = recordKeyOfRow(key.rowKey);
+    const lookup = await readRecordLookup(lookups, tenant.tenantId, recordKey);
     if (!lookup || lookup.subjectKey) return;
-    try {
-      await lookups.updateEntity({ ...keys, subjectKey }, 'Merge', { etag: lookup.etag });
-    } catch (error) {
-      if (isStatus(error, 412) || isStatus(error, 404)) return; // someone else settled it
-      throw error;
-    }
+    // Guarded by the lookup as read: someone else who settled it meanwhile wins.
+    if (!(await pointRecordLookup(lookups, tenant.tenantId, recordKey, lookup, subjectKey))) return;
     const row = await readRow<RecordEntity>(records, key.partitionKey, key.rowKey);
-    const deletions = lookup.deletions
-      ? (JSON.parse(lookup.deletions) as string[])
-      : lookup.tombstoneDeletedAt
-        ? [lookup.tombstoneDeletedAt]
-        : [];
+    const deletions = deletionsOf(lookup);
     const applies = row && deletionFor(row.occurredAt, [...deletions, row.deletedAt]);
     if (row && applies && applies !== row.deletedAt) {
       await this.writer.markDeleted(tenant, subjectKey, [{ row, deletedAt: applies }]);

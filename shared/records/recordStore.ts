@@ -40,6 +40,7 @@ import {
   withDeletion,
 } from './recordRows';
 import { recordContent, type UpsertInput } from './recordContent';
+import { deletionsOf, pointRecordLookup, readRecordLookup, type RecordLookupEntity } from './recordLookups';
 import type { RecordWriter, StoredRow } from './recordWriter';
 import {
   type EventSubject,
@@ -53,17 +54,6 @@ import type { SubjectMerge } from './subjectMerge';
 export type { UpsertInput };
 
 export type CategoryCounts = Partial<Record<RecordCategory, number>>;
-
-/** The record-id lookup (`_r`): where the record lives, and every deletion known for it (JSON list). */
-interface RecordLookupEntity {
-  partitionKey: string;
-  rowKey: string;
-  subjectKey?: string;
-  deletions?: string;
-  /** Written before deletions were kept as a list: the one deletion known. */
-  tombstoneDeletedAt?: string;
-  etag: string;
-}
 
 /** What became of one item of a batch: its outcome, or what it failed with. */
 export type BatchItemOutcome = { outcome: 'stored' | 'stale' } | { error: unknown };
@@ -601,27 +591,16 @@ export class RecordStore {
   }
 
   private async recordLookup(tenant: TenantScope, recordKey: string) {
-    const keys = lookupKeys.record(tenant.tenantId, recordKey);
-    return readRow<RecordLookupEntity>(await this.lookups(tenant), keys.partitionKey, keys.rowKey);
+    return readRecordLookup(await this.lookups(tenant), tenant.tenantId, recordKey);
   }
 
-  /** Points the record-id lookup at `subjectKey`, guarded by the lookup as read; false if it changed. */
   private async pointLookup(
     tenant: TenantScope,
     recordKey: string,
     lookup: RecordLookupEntity | undefined,
     subjectKey: string,
   ): Promise<boolean> {
-    const lookups = await this.lookups(tenant);
-    const keys = lookupKeys.record(tenant.tenantId, recordKey);
-    try {
-      if (lookup) await lookups.updateEntity({ ...keys, subjectKey }, 'Merge', { etag: lookup.etag });
-      else await lookups.createEntity({ ...keys, subjectKey });
-      return true;
-    } catch (error) {
-      if (isStatus(error, 409) || isStatus(error, 412) || isStatus(error, 404)) return false;
-      throw error;
-    }
+    return pointRecordLookup(await this.lookups(tenant), tenant.tenantId, recordKey, lookup, subjectKey);
   }
 
   /**
@@ -665,11 +644,4 @@ export class RecordStore {
   private lookups(tenant: TenantScope): Promise<TableClient> {
     return tenant.account.table(TABLES.recordLookup);
   }
-}
-
-/** The deletions a record-id lookup knows. */
-function deletionsOf(lookup: RecordLookupEntity | undefined): string[] {
-  if (!lookup) return [];
-  if (lookup.deletions) return JSON.parse(lookup.deletions) as string[];
-  return lookup.tombstoneDeletedAt ? [lookup.tombstoneDeletedAt] : [];
 }
