@@ -77,14 +77,14 @@ export function demoRecordEvents(tenantId: string, now: Date): Record<string, un
 }
 
 /** What a device reports when it checks in: sent together, as one batch per device. */
-const CHECK_IN_CATEGORIES: readonly string[] = [
+export const CHECK_IN_CATEGORIES = [
   'device',
   'deviceSecurity',
   'deviceHealth',
   'deviceDiagnostics',
   'windowsDiagnostic',
   'policy',
-];
+] as const;
 
 /**
  * The demo's queue messages: per person, the device's check-in as one `records.upserted` batch (its items
@@ -95,7 +95,9 @@ export function demoRecordMessages(tenantId: string, now: Date): Record<string, 
   const messages: Record<string, unknown>[] = [];
   for (const person of PEOPLE) {
     const own = events.filter((event) => event.deviceName === person.device);
-    const checkIn = own.filter((event) => CHECK_IN_CATEGORIES.includes(String(event.category)));
+    const checkIn = own.filter((event) =>
+      (CHECK_IN_CATEGORIES as readonly string[]).includes(String(event.category)),
+    );
     messages.push({
       type: 'records.upserted',
       tenantId,

@@ -133,7 +133,7 @@ export class BatchPlacement {
     // A located row not due soon needs no lookup read: its lookup names this subject while the row stays
     // (RecordEntity.located), except while the purge deletes a due row, its lookup first.
     const soon = dueDay(new Date(this.clock().getTime() + DUE_MARGIN_MS));
-    const located = new Set(
+    const unread = new Set(
       items.filter((item) => {
         const row = current.get(item.rowKey);
         return replaceable(item) && row!.located && !dueBy(row!, soon);
@@ -141,14 +141,14 @@ export class BatchPlacement {
     );
     const lookups = await Promise.all(
       items.map((item) =>
-        located.has(item) ? undefined : readRecordLookup(lookupTable, tenant.tenantId, item.recordKey),
+        unread.has(item) ? undefined : readRecordLookup(lookupTable, tenant.tenantId, item.recordKey),
       ),
     );
     const together: { item: Prepared; located: boolean }[] = [];
     const left: Prepared[] = [];
     for (const [n, item] of items.entries()) {
       const lookup = lookups[n];
-      if (located.has(item)) together.push({ item, located: true });
+      if (unread.has(item)) together.push({ item, located: true });
       else if (!lookup && !current.has(item.rowKey))
         together.push({ item, located: false }); // new
       else if (lookup?.subjectKey === subjectKey && deletionsOf(lookup).length === 0 && replaceable(item)) {

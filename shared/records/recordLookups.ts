@@ -72,11 +72,8 @@ export async function lookupsNaming(
   records: readonly { recordKey: string; subjectKey: string }[],
 ): Promise<RowVersion[]> {
   const found: RowVersion[] = [];
-  const seen = new Set<string>();
-  const queue = records.filter(({ recordKey, subjectKey }) => {
-    const key = `${recordKey}\n${subjectKey}`;
-    return !seen.has(key) && !!seen.add(key);
-  });
+  // Each record and subject once.
+  const queue = [...new Map(records.map((r) => [`${r.recordKey}\n${r.subjectKey}`, r])).values()];
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       const { partitionKey, rowKey } = lookupKeys.record(tenantId, next.recordKey);

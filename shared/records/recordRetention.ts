@@ -13,13 +13,12 @@ import {
   type RecordExpiryAction,
   recordExpiries,
 } from '../retention/expiryIndex';
-import { orAbsent } from '../storage/absent';
 import { TABLES } from '../storage/names';
 import { deleteVersions, type RowKeys, type RowVersion, submitInBatches } from '../storage/tableBatches';
 import type { RecordCounts } from './recordCounts';
 import { categoryOfRow, lookupKeys, recordKeyOfRow, recordsPartition } from './recordKeys';
 import { deletionsOf, lookupsNaming, pointRecordLookup, readRecordLookup } from './recordLookups';
-import { deletionFor, isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
+import { clearLocated, deletionFor, isStatus, readRow, type RecordEntity, toRecord } from './recordRows';
 import type { RecordWriter } from './recordWriter';
 
 /** A record version the purge acts on: where it is, and the ETag of the version that fell due. */
@@ -175,16 +174,9 @@ export class RecordRetention {
         // Taken before it falls due (an alert data request), so a check-in may replace it without reading its
         // lookup (the located path skips only rows due soon): it loses `located` first, at the version read,
         // before deleteRecords takes its lookups away. Changed meanwhile: it stays, as any changed row.
-        const updated = await orAbsent(
-          records.updateEntity({ partitionKey, rowKey: target.recordRow, located: false }, 'Merge', {
-            etag: row.etag,
-          }),
-        ).catch((error: unknown) => {
-          if (isStatus(error, 412)) return undefined;
-          throw error;
-        });
-        if (!updated?.etag) continue;
-        version = { ...target, etag: updated.etag };
+        const etag = await clearLocated(records, partitionKey, target.recordRow, row.etag);
+        if (!etag) continue;
+        version = { ...target, etag };
       }
       const dataKey = await this.subjectKeys.find(tenant, target.subjectKey);
       if (dataKey) {
@@ -256,12 +248,7 @@ export class RecordRetention {
         // read: a batch that read the lookup before it went may be writing it located (its ETag check then
         // fails). Its next event reads the lookup and settles it.
         if (!isStatus(error, 409)) throw error;
-        await orAbsent(
-          records.updateEntity(
-            { partitionKey: key.partitionKey, rowKey: key.rowKey, located: false },
-            'Merge',
-          ),
-        );
+        await clearLocated(records, key.partitionKey, key.rowKey);
         await this.adoptTombstone(tenant, records, lookups, key, subjectKey);
       }
       if (row.deviceKey) {

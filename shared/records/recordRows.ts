@@ -176,6 +176,27 @@ export function versionOf(
 export const shouldDelete = (row: Pick<RecordEntity, 'occurredAt' | 'deletedAt'>, deletedAt: string) =>
   row.occurredAt <= deletedAt && (row.deletedAt === undefined || row.deletedAt > deletedAt);
 
+/**
+ * Takes `located` off a row (RecordEntity.located): at its version when an ETag is given. The row's new ETag,
+ * or undefined when it is gone or (guarded) changed meanwhile.
+ */
+export async function clearLocated(
+  table: TableClient,
+  partitionKey: string,
+  rowKey: string,
+  etag?: string,
+): Promise<string | undefined> {
+  try {
+    const updated = await orAbsent(
+      table.updateEntity({ partitionKey, rowKey, located: false }, 'Merge', etag ? { etag } : {}),
+    );
+    return updated?.etag;
+  } catch (error) {
+    if (isStatus(error, 412)) return undefined;
+    throw error;
+  }
+}
+
 export const readRow = <T extends object>(table: TableClient, partitionKey: string, rowKey: string) =>
   orAbsent(table.getEntity<T>(partitionKey, rowKey));
 

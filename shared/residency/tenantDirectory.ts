@@ -215,11 +215,7 @@ export class TenantDirectory {
 
   /** The tenant's storage scope; 404 TenantNotFound for a tenant that was never provisioned. */
   async resolve(tenantId: string): Promise<TenantScope> {
-    const entry = await this.get(tenantId);
-    if (!entry || entry.status === 'purged' || entry.status === 'purging') {
-      throw new DomainError('TenantNotFound', `Tenant ${tenantId} does not exist.`);
-    }
-    return this.scopeOf(entry);
+    return this.liveScope(tenantId, await this.get(tenantId));
   }
 
   /**
@@ -230,7 +226,11 @@ export class TenantDirectory {
    * either starts; a flagged entry refuses writes at the fence. Same TenantNotFound rules as resolve().
    */
   async resolveRecent(tenantId: string, maxAgeMs: number): Promise<TenantScope> {
-    const entry = await this.recent(tenantId, maxAgeMs);
+    return this.liveScope(tenantId, await this.recent(tenantId, maxAgeMs));
+  }
+
+  /** The scope of a tenant whose data still exists; TenantNotFound for none, or one purged or purging. */
+  private liveScope(tenantId: string, entry: TenantEntry | undefined): TenantScope {
     if (!entry || entry.status === 'purged' || entry.status === 'purging') {
       throw new DomainError('TenantNotFound', `Tenant ${tenantId} does not exist.`);
     }

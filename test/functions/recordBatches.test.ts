@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 
 import { personalDataEvents } from '../../functions/personalDataEvents';
-import { demoRecordEvents, demoRecordMessages } from '../../local/demoData';
+import { CHECK_IN_CATEGORIES, demoRecordEvents, demoRecordMessages } from '../../local/demoData';
 import { accountNameOf, azuriteConnectionString, type AzuritePorts } from '../../local/azurite';
 import { createServices, type Services } from '../../shared/composition';
 import { invokeQueue } from '../../shared/hosting/invoke';
@@ -28,15 +28,8 @@ const config = testConfig({ STORAGE_GLOBAL: azuriteConnectionString(accountNameO
 ]);
 const services = createServices(config);
 
-/** What a device reports when it checks in. */
-const CHECK_IN = [
-  'device',
-  'deviceSecurity',
-  'deviceHealth',
-  'deviceDiagnostics',
-  'windowsDiagnostic',
-  'policy',
-] as const;
+/** What a device reports when it checks in (as the demo sends it). */
+const CHECK_IN = CHECK_IN_CATEGORIES;
 
 const at = (day: number) => new Date(Date.UTC(2026, 2, day, 8)).toISOString();
 

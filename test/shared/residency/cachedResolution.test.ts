@@ -152,4 +152,36 @@ describe('events resolve their tenant from the entry cached for the write fence'
     expect(await rowsOf(tenant)).toEqual({});
     expect(await b.services.directory.get(tenant.tenantId)).toMatchObject({ status: 'purged' });
   });
+
+  it('sees a migration flag set by another instance within the bound, and then refuses the events (SPEC §8)', async () => {
+    const a = instance();
+    const b = instance();
+    const tenant = await provision(b.services);
+    await deliver(a.services, upserted(tenant.tenantId, 'warm-up')); // keys made, so A's events are quick
+    await sleep(1600);
+    const event = (recordId: string) => personalDataEventSchema.parse(upserted(tenant.tenantId, recordId));
+
+    // A reads the entry afresh and holds it; B sets the migration flag (the mover then waits twice the bound
+    // before it copies anything, so what A writes on its cached entry meanwhile is still copied).
+    const aRead = performance.now();
+    await a.services.events.apply(event('before'));
+    const migrationId = randomUUID();
+    await b.services.directory.beginMigration(tenant.tenantId, {
+      migrationId,
+      targetGeography: 'CH',
+      startedAt: new Date().toISOString(),
+    });
+    await a.services.events.apply(event('during'));
+    expect(performance.now() - aRead).toBeLessThan(1500);
+    expect(a.readsOf(tenant.tenantId)).toBe(2);
+    expect(await recordsOf(a.services, tenant)).toBe(3);
+
+    // Once its entry is older than the bound, A reads the flag and refuses the event: nothing is written,
+    // and the event is retried after the move (personalDataEvents puts it back, writesDuringMove.test.ts).
+    await sleep(Math.max(0, 1600 - (performance.now() - aRead)));
+    await expect(a.services.events.apply(event('after'))).rejects.toMatchObject({ code: 'TenantMigrating' });
+    expect(a.readsOf(tenant.tenantId)).toBe(3);
+    expect(await recordsOf(a.services, tenant)).toBe(3);
+    await b.services.directory.endMigration(tenant.tenantId, migrationId);
+  });
 });
